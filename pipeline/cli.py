@@ -26,6 +26,7 @@ from pipeline.context import (
 )
 from pipeline.errors import EXIT_INVALID_INPUT, InvalidInput, Problem
 from pipeline.plan import plan_text
+from pipeline.reference import knob_table
 from pipeline.spec import (
     BOOL_FIELDS,
     FIELD_NAMES,
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resolved build and its warnings")
+    commands.add_parser("knobs", help="print every knob with its default (Markdown table)")
     render = commands.add_parser(
         "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
     )
@@ -116,6 +118,7 @@ def _tree(canvos_dir: Path) -> CanvosTree:
         earthfile=_read(canvos_dir / "Earthfile", "canvos"),
         k8s_versions_json=k8s_json.read_text(encoding="utf-8") if k8s_json.is_file() else None,
         commit=_git_head(canvos_dir),
+        local_path=str(canvos_dir.resolve()),
     )
 
 
@@ -210,6 +213,9 @@ def _copy_sources(spec: BuildSpec, tree: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "knobs":
+        print(knob_table(), end="")
+        return 0
     try:
         spec = _spec_from(args)
         if args.command == "render":

@@ -26,6 +26,8 @@ class CanvosTree:
     earthfile: str
     k8s_versions_json: str | None = None
     commit: str = ""
+    # Set when the tree is a local checkout instead of canvos_url at canvos_ref.
+    local_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ def describe(
         "tool": {"name": "canvos-doca", "version": TOOL_VERSION},
         "spec": as_dict(spec),
         "canvos": {
-            "url": spec.canvos_url,
-            "ref": spec.canvos_ref,
+            "url": tree.local_path or spec.canvos_url,
+            "ref": "(local checkout)" if tree.local_path else spec.canvos_ref,
             "commit": tree.commit,
             "pe_version": pe_version,
         },

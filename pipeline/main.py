@@ -118,6 +118,7 @@ class CanvosDoca:
                 else None
             ),
             commit=commit,
+            local_path="(--canvos directory)" if self.canvos is not None else "",
         )
         overlays = Overlays(
             fragment=await self.overlays.file(canvos.FRAGMENT).contents(),

@@ -501,7 +501,7 @@ def validate(spec: BuildSpec) -> None:
 
 def redact_url(value: str) -> str:
     """Hide user:password@ in URLs."""
-    return re.sub(r"(://)[^/@\s]+@", r"\1***@", value)
+    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/@\s]+@", r"\1***@", value)
 
 
 def as_dict(spec: BuildSpec, redact: bool = True) -> dict[str, object]:

@@ -1,0 +1,37 @@
+"""The Dagger constructor exposes every spec knob, documented from the spec."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from typing_extensions import Doc
+
+from pipeline.main import FILE_KNOBS, CanvosDoca
+from pipeline.spec import FIELD_NAMES, doc
+
+
+def constructor_args() -> dict[str, object]:
+    hints = typing.get_type_hints(CanvosDoca, include_extras=True)
+    return {f.name: hints[f.name] for f in dataclasses.fields(CanvosDoca) if f.init}
+
+
+def test_every_knob_is_a_constructor_argument() -> None:
+    args = constructor_args()
+    assert set(FIELD_NAMES) <= set(args)
+    assert set(args) - set(FIELD_NAMES) == {"overlays", "config", "canvos"}
+
+
+def test_every_argument_has_doc_text() -> None:
+    for name, hint in constructor_args().items():
+        docs = [m for m in typing.get_args(hint)[1:] if isinstance(m, Doc)]
+        assert docs and docs[0].documentation.strip(), name
+        if name in FIELD_NAMES and name not in FILE_KNOBS:
+            assert docs[0].documentation.startswith(doc(name)), name
+
+
+def test_scalar_knobs_default_to_not_given() -> None:
+    # None means "not passed", so --config values are not hidden by defaults.
+    instance = CanvosDoca(overlays=None)  # type: ignore[arg-type]
+    for name in FIELD_NAMES:
+        assert getattr(instance, name) is None, name
