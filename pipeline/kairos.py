@@ -20,10 +20,10 @@ types and bind-mount paths only.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -422,15 +422,20 @@ def _yaml_error_problem(exc: yaml.YAMLError) -> Problem:
     )
 
 
-def _walk(node: Node, path: str) -> Iterator[tuple[str, Node]]:
+def _walk(node: Node, path: str, seen: set[int] | None = None) -> Iterator[tuple[str, Node]]:
+    """Every node with its dotted path; an aliased node is visited once."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     yield path, node
     if isinstance(node, MappingNode):
         for key, value in node.value:
             name = key.value if isinstance(key, ScalarNode) else "?"
-            yield from _walk(value, f"{path}.{name}")
+            yield from _walk(value, f"{path}.{name}", seen)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
-            yield from _walk(item, f"{path}[{index}]")
+            yield from _walk(item, f"{path}[{index}]", seen)
 
 
 def _duplicate_keys(root: Node) -> list[Problem]:
@@ -743,6 +748,16 @@ def _edit(text: str, add: Sequence[str]) -> str:
     return _insert(text, at, prefix + _items(dash_col, gap, add, nl))
 
 
+def _unshared(value: Any) -> Any:
+    """A copy in which YAML aliases no longer share objects, so that editing
+    ``install`` in the expected structure cannot change another key."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
+
+
 def _where_install(text: str) -> str:
     for number, line in enumerate(text.split("\n")):
         if line.startswith("install:"):
@@ -781,14 +796,17 @@ def merge_user_data(text: str, bind_mounts: Sequence[str], os_distribution: str 
         raise _unsafe(where, str(exc), add) from None
     except (IndexError, yaml.YAMLError):
         raise _unsafe(where, "unexpected layout", add) from None
-    expected = copy.deepcopy(data)
-    expected_install = expected.get("install") or {}
-    expected["install"] = expected_install
-    expected_install["bind_mounts"] = [*(expected_install.get("bind_mounts") or ()), *add]
     try:
+        expected = _unshared(data)
+        expected_install = expected.get("install") or {}
+        expected["install"] = expected_install
+        expected_install["bind_mounts"] = [*(expected_install.get("bind_mounts") or ()), *add]
         _, got = _parse(merged)
+        same = got == expected
     except yaml.YAMLError:
         raise _unsafe(where, "the edited file did not parse", add) from None
-    if got != expected or check_user_data(merged):
+    except RecursionError:
+        raise _unsafe(where, "recursive anchors", add) from None
+    if not same or check_user_data(merged):
         raise _unsafe(where, "the edited file did not match the expected structure", add)
     return merged
