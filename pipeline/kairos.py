@@ -280,14 +280,19 @@ def explain_bind_mounts(
             continue
         seen.add(mount.path)
         cover = _default_cover(mount.path, os_distribution)
-        if cover is None:
-            kept.append(mount)
-        elif cover == mount.path:
+        parent = next((k.path for k in kept if _is_under(mount.path, k.path)), None)
+        if cover == mount.path:
             dropped.append(BindMount(mount.path, "already persistent: a Kairos default path"))
-        else:
+        elif cover is not None:
             dropped.append(
                 BindMount(mount.path, f"already persistent: under {cover}, which Kairos persists")
             )
+        elif parent is not None:
+            dropped.append(
+                BindMount(mount.path, f"already persistent: under {parent}, added above")
+            )
+        else:
+            kept.append(mount)
     return BindMountPlan(kept=tuple(kept), dropped=tuple(dropped))
 
 
@@ -315,7 +320,7 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
                 field,
                 path,
                 f"is a relative path; Kairos needs {_ALLOWED_PATH}.",
-                f"write the full path, e.g. /{path.lstrip('./')}.",
+                "write the full path, starting with '/', e.g. /var/lib/<name>.",
             )
         )
     if any(ch.isspace() for ch in path):
@@ -770,8 +775,8 @@ def merge_user_data(text: str, bind_mounts: Sequence[str], os_distribution: str 
 
     Keeps the user's entries, their order, every other key and all comments:
     the change is a text insertion guided by the YAML parse. Paths already
-    listed, repeated, or persisted by Kairos anyway (a default, under one, or
-    under /usr/local) are not added, so merging twice gives the same text.
+    listed (or under a listed one), repeated, or persisted by Kairos anyway
+    (a default, under one, or under /usr/local) are not added, so merging twice gives the same text.
     The result is re-parsed and compared with the expected structure;
     ``UserDataEditError`` is raised when the layout is too unusual to edit.
     Errors name keys and line numbers, never user-data content.
@@ -784,9 +789,9 @@ def merge_user_data(text: str, bind_mounts: Sequence[str], os_distribution: str 
     present = [_normal(p) for p in install.get("bind_mounts") or ()]
     add: list[str] = []
     for path in bind_mounts:
-        if path in present or path in add or is_persistent(path, os_distribution):
-            continue
-        add.append(path)
+        # Not repeated, not under an entry already listed, not persistent anyway.
+        if not is_persistent(path, os_distribution, extra=[*present, *add]):
+            add.append(path)
     if not add:
         return text
     where = _where_install(text)

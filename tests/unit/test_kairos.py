@@ -157,6 +157,14 @@ def test_unknown_profile_is_invalid_input() -> None:
             (*OVS, "/var/lib/wpa", "/var/lib/ceph"),
             (),
         ),
+        # a user path under a path added for the profile is already covered
+        (
+            "doca-all",
+            ["/etc/openvswitch/pki", "/var/lib/openvswitchx"],
+            False,
+            (*OVS, "/var/lib/openvswitchx"),
+            ("/etc/openvswitch/pki",),
+        ),
         # Kairos defaults and paths under them or /usr/local are dropped
         (
             "doca-ofed",
@@ -180,6 +188,7 @@ def test_explain_bind_mounts(
     assert kairos.required_bind_mounts(profile, extra, "ubuntu", opensm=opensm) == plan.kept
     for mount in plan.dropped:
         assert mount.reason.startswith("already persistent")
+    assert {m.path for m in plan.kept}.isdisjoint(m.path for m in plan.dropped)
 
 
 def test_explain_bind_mounts_reasons() -> None:
@@ -514,6 +523,12 @@ def test_merge_skips_kairos_defaults_and_duplicates() -> None:
         ["/etc/ssh", "/var/lib/kubelet/pods", "/var/lib/wpa", "/srv/a", "/srv/a", "/snap/x"],
     )
     assert merged_mounts(result) == ["/var/lib/wpa", "/srv/a"]
+
+
+def test_merge_skips_paths_under_the_users_entries() -> None:
+    text = "#cloud-config\ninstall:\n  bind_mounts: [/var/lib/ovs-data]\n"
+    result = kairos.merge_user_data(text, ["/var/lib/ovs-data/db", "/var/lib/ovs-database"])
+    assert merged_mounts(result) == ["/var/lib/ovs-data", "/var/lib/ovs-database"]
 
 
 def test_merge_keeps_users_own_entries_even_when_redundant() -> None:
