@@ -14,11 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import canvos, kairos
+from pipeline import canvos
 from pipeline.context import (
     CanvosTree,
     Overlays,
     Prepared,
+    bind_mount_plan,
     classify_airgap,
     describe,
     prepare,
@@ -237,9 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _description_without_tree(spec: BuildSpec) -> tuple[dict[str, object], tuple[str, ...]]:
     """Plan without a checkout: everything but what only the Earthfile knows."""
-    mounts = kairos.required_bind_mounts(
-        spec.doca_profile, spec.bind_mounts, spec.os_distribution, opensm=spec.opensm
-    )
+    mounts = bind_mount_plan(spec)
     tree = CanvosTree(dockerfile="", earthfile="")
     pe = f"<PE_VERSION of {spec.canvos_ref}>"
     return describe(spec, tree, pe, mounts, _airgap_kind(spec)), tuple(warnings(spec))

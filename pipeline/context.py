@@ -63,21 +63,23 @@ def prepare(
     problems += kairos.check_user_data(user_text)
     raise_if(problems)
 
-    mounts = kairos.required_bind_mounts(
-        spec.doca_profile, spec.bind_mounts, spec.os_distribution, opensm=spec.opensm
+    mounts = bind_mount_plan(spec)
+    mount_paths = tuple(m.path for m in mounts.kept)
+    # Every bind path must exist in the image, the user's own ones included.
+    created = mount_paths + tuple(
+        p for p in kairos.user_data_bind_mounts(user_text) if p not in mount_paths
     )
-    mount_paths = tuple(m.path for m in mounts)
     block = canvos.render_doca_block(
-        overlays.fragment, canvos.block_values(spec, mount_paths, airgap_kind, has_key)
+        overlays.fragment, canvos.block_values(spec, created, airgap_kind, has_key)
     )
     pe_version = canvos.earthfile_arg(tree.earthfile, "PE_VERSION") or ""
     description = describe(spec, tree, pe_version, mounts, airgap_kind)
+    persistent = kairos.persistent_paths(spec.os_distribution, extra=created)
     files = {
         "Dockerfile": canvos.insert_block(tree.dockerfile, block),
         ".arg": canvos.arg_file(spec),
-        "user-data": kairos.merge_user_data(user_text, mount_paths),
-        canvos.PERSISTENT_PATHS_FILE: "\n".join(kairos.persistent_paths(spec.os_distribution))
-        + "\n",
+        "user-data": kairos.merge_user_data(user_text, mount_paths, spec.os_distribution),
+        canvos.PERSISTENT_PATHS_FILE: "\n".join(persistent) + "\n",
         f"{canvos.AIRGAP_DIR}/.keep": "",
         canvos.DESCRIPTION_FILE: json.dumps(description, indent=2, sort_keys=True) + "\n",
     }
@@ -88,7 +90,7 @@ def describe(
     spec: BuildSpec,
     tree: CanvosTree,
     pe_version: str,
-    mounts: tuple[kairos.BindMount, ...],
+    mounts: kairos.BindMountPlan,
     airgap_kind: str,
 ) -> dict[str, object]:
     """The machine-readable description of the resolved build (no secrets)."""
@@ -110,7 +112,10 @@ def describe(
             "repo": "" if airgap_kind else canvos.repo_for(spec),
         },
         "persistence": {
-            "bind_mounts": [{"path": m.path, "reason": m.reason} for m in mounts],
+            "kairos_init_version": kairos.KAIROS_INIT_VERSION,
+            "bind_mounts": [{"path": m.path, "reason": m.reason} for m in mounts.kept],
+            "left_out": [{"path": m.path, "reason": m.reason} for m in mounts.dropped],
+            "upgrade_hazards": "listed by the image build in the DOCA manifest",
         },
         "outputs": {
             "iso": f"{canvos.BUILD_DIR}/{iso}",
@@ -118,6 +123,13 @@ def describe(
             "provider_images": canvos.provider_image_refs(spec, pe_version),
         },
     }
+
+
+def bind_mount_plan(spec: BuildSpec) -> kairos.BindMountPlan:
+    """The persistent paths this build adds to user-data, and those left out."""
+    return kairos.explain_bind_mounts(
+        spec.doca_profile, spec.bind_mounts, spec.os_distribution, opensm=spec.opensm
+    )
 
 
 def warnings(spec: BuildSpec) -> list[str]:

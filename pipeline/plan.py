@@ -38,10 +38,17 @@ def plan_text(
         for mount in mounts:
             if isinstance(mount, Mapping):
                 lines.append(f"    {mount.get('path')}: {mount.get('reason')}")
+    left_out = persistence.get("left_out") or []
+    if isinstance(left_out, list) and left_out:
+        lines.append("  Requested persistent paths left out")
+        for mount in left_out:
+            if isinstance(mount, Mapping):
+                lines.append(f"    {mount.get('path')}: {mount.get('reason')}")
     hazards = persistence.get("upgrade_hazards")
-    if isinstance(hazards, list) and hazards:
-        lines.append("  Upgrade hazards (files under persistent paths)")
-        lines += [f"    {h}" for h in hazards]
+    if hazards:
+        lines.append("  Upgrade hazards (DOCA files under persistent paths)")
+        items = hazards if isinstance(hazards, list) else [hazards]
+        lines += [f"    {h}" for h in items]
     changed = _changed(spec)
     if changed:
         lines.append("  Settings that differ from the defaults")

@@ -272,7 +272,9 @@ def test_template_is_valid() -> None:
     data = parse(text)
     assert isinstance(data, dict)
     assert data["install"] == {"device": "auto", "poweroff": True}
-    assert "stylus" in data
+    # Registration values are the user's: the template only shows them commented out.
+    assert "stylus" not in data
+    assert "# stylus:" in text and "edgeHostToken" in text
 
 
 GOOD = f"""#cloud-config

@@ -242,3 +242,20 @@ def test_local_checkout_is_described_as_such(canvos_tree: Path, tmp_path: Path) 
     described = json.loads((out / "canvos-doca.json").read_text())["canvos"]
     assert described["url"] == str(canvos_tree.resolve())
     assert described["ref"] == "(local checkout)" and described["commit"] == "c" * 40
+
+
+def test_every_bind_path_is_created_in_the_image(canvos_tree: Path, tmp_path: Path) -> None:
+    user_data = tmp_path / "ud.yaml"
+    user_data.write_text("#cloud-config\ninstall:\n  bind_mounts:\n    - /var/lib/mine\n")
+    out = tmp_path / "out"
+    args = ["--user-data", str(user_data), "--doca-profile", "doca-networking"]
+    assert render(canvos_tree, out, *args, "--bind-mounts", "/var/lib/kubelet") == 0
+    dockerfile = (out / "Dockerfile").read_text()
+    block = dockerfile[dockerfile.index(canvos.BLOCK_BEGIN) : dockerfile.index(canvos.BLOCK_END)]
+    for path in ("/etc/openvswitch", "/var/lib/openvswitch", "/var/lib/mine"):
+        assert path in block
+    assert "/var/lib/kubelet" not in block  # a Kairos default: already persistent
+    persistent = (out / canvos.PERSISTENT_PATHS_FILE).read_text().split()
+    assert "/var/lib/mine" in persistent and "/etc/openvswitch" in persistent
+    description = json.loads((out / "canvos-doca.json").read_text())["persistence"]
+    assert [m["path"] for m in description["left_out"]] == ["/var/lib/kubelet"]
