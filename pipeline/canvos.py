@@ -27,7 +27,7 @@ BLOCK_END = "# <<< canvos-doca: DOCA-Host stage <<<"
 # Directory of the build context that receives the project's overlays/.
 CONTEXT_DIR = "canvos-doca"
 AIRGAP_DIR = f"{CONTEXT_DIR}/airgap"
-KEY_PATH = f"{CONTEXT_DIR}/keys/doca.pub"
+KEY_PATH = f"{CONTEXT_DIR}/doca/keys/doca.pub"
 PERSISTENT_PATHS_FILE = f"{CONTEXT_DIR}/doca/persistent-paths.txt"
 FRAGMENT = "doca/Dockerfile.fragment"
 DEFAULT_USER_DATA = "user-data/user-data.yaml"
@@ -253,3 +253,31 @@ def repo_for(spec: BuildSpec) -> str:
     return doca.repo_url(
         spec.doca_repo_url, spec.doca_version, spec.os_distribution, spec.os_version, spec.arch
     )
+
+
+# ------------------------------------------- images Earthly loads into docker
+
+TARGET_INSTALLER_IMAGE = "+iso-image"
+# The Earthfile's default registry root and Kairos base tag (v4.9.38, main).
+DEFAULT_SPECTRO_PUB_REPO = "us-docker.pkg.dev/palette-images"
+
+
+def image_tag(spec: BuildSpec, pe_version: str) -> str:
+    """The Earthfile's IMAGE_TAG: PE_VERSION, plus -CUSTOM_TAG when set."""
+    return f"{pe_version}-{spec.custom_tag}" if spec.custom_tag else pe_version
+
+
+def installer_image_ref(spec: BuildSpec, pe_version: str) -> str:
+    """What ``+iso-image`` saves into docker: the installer rootfs the ISO boots."""
+    return f"palette-installer-image:{image_tag(spec, pe_version)}"
+
+
+def kairos_base_image(spec: BuildSpec, earthfile: str) -> str:
+    """The BASE the Earthfile's base-image target builds the Dockerfile from."""
+    if spec.base_image:
+        return spec.base_image
+    pub = spec.spectro_pub_repo or earthfile_arg(earthfile, "SPECTRO_PUB_REPO")
+    root = spec.kairos_base_image_url or f"{pub or DEFAULT_SPECTRO_PUB_REPO}/edge"
+    kairos = earthfile_arg(earthfile, "KAIROS_VERSION") or ""
+    version = f"{spec.os_version}.04" if spec.os_version in ("20", "22") else spec.os_version
+    return f"{root}/kairos-{spec.os_distribution}:{version}-core-{spec.arch}-generic-{kairos}"
