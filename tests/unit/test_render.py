@@ -259,3 +259,12 @@ def test_every_bind_path_is_created_in_the_image(canvos_tree: Path, tmp_path: Pa
     assert "/var/lib/mine" in persistent and "/etc/openvswitch" in persistent
     description = json.loads((out / "canvos-doca.json").read_text())["persistence"]
     assert [m["path"] for m in description["left_out"]] == ["/var/lib/kubelet"]
+
+
+def test_pinned_key_lands_where_the_stage_reads_it(canvos_tree: Path, tmp_path: Path) -> None:
+    key = tmp_path / "doca.asc"
+    key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    out = tmp_path / "out"
+    assert render(canvos_tree, out, "--doca-repo-key", str(key)) == 0
+    assert (out / canvos.KEY_PATH).read_text() == key.read_text()
+    assert f"ARG DOCA_KEY_FILE={canvos.KEY_PATH}" in (out / "Dockerfile").read_text()
