@@ -1,0 +1,76 @@
+#!/bin/sh
+# canvos-doca: run one Earthly target the way CanvOS's earthly.sh does.
+set -eu
+ws=/workspace
+images="$ws/build/images"
+target="${CANVOS_DOCA_TARGET:-earthly}"
+
+# certs/ of the checkout: trusted by the embedded BuildKit (earthly.sh mounts
+# them into the Earthly container and runs update-ca-certificates).
+if [ -d "$ws/certs" ]; then
+  for cert in "$ws"/certs/*; do
+    if [ -f "$cert" ]; then cp "$cert" /usr/local/share/ca-certificates/; fi
+  done
+  update-ca-certificates >/dev/null 2>&1 || echo "canvos-doca: warning: update-ca-certificates failed" >&2
+fi
+
+# Registry credentials for Earthly's pulls, in a tmpfs (never in a layer).
+if [ -f /run/canvos-doca/docker-config.json ]; then
+  cp /run/canvos-doca/docker-config.json /root/.docker/config.json
+elif [ -f /run/canvos-doca/registry-password ]; then
+  auth="$(printf '%s:%s' "${CANVOS_DOCA_REGISTRY_USER:-}" "$(cat /run/canvos-doca/registry-password)" | base64 | tr -d '\n')"
+  {
+    printf '{"auths":{'
+    sep=''
+    for host in ${CANVOS_DOCA_REGISTRY_HOSTS:-}; do
+      printf '%s"%s":{"auth":"%s"}' "$sep" "$host" "$auth"
+      sep=','
+    done
+    printf '}}\n'
+  } >/root/.docker/config.json
+fi
+
+# The dind service needs a moment (and root capabilities) to come up.
+tries=0
+until docker info >/dev/null 2>&1; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 120 ]; then
+    echo "canvos-doca: ERROR: no docker daemon answered at $DOCKER_HOST after 120 s; the docker:dind service needs privileged execution (insecure root capabilities)" >&2
+    exit 70
+  fi
+  sleep 1
+done
+
+# CanvOS reads the Ubuntu Pro key as a build arg; it reaches Earthly from a
+# secret env var, never from argv or .arg.
+if [ -n "${UBUNTU_PRO_KEY:-}" ]; then
+  EARTHLY_BUILD_ARGS="UBUNTU_PRO_KEY=$UBUNTU_PRO_KEY"
+  export EARTHLY_BUILD_ARGS
+fi
+
+echo "canvos-doca: earthly $*" >&2
+status=0
+/usr/bin/earthly-entrypoint.sh --allow-privileged "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "canvos-doca: ERROR: Earthly target $target failed with exit code $status" >&2
+  df -h /tmp/earthly "$ws" 2>/dev/null | sed 's/^/canvos-doca: disk: /' >&2 || true
+  exit "$status"
+fi
+
+# Images Earthly loaded into docker (SAVE IMAGE) -> OCI tarballs + facts.
+if [ -n "${CANVOS_DOCA_SAVE:-}" ]; then
+  mkdir -p "$images"
+  while IFS='|' read -r ref name; do
+    if [ -z "$ref" ]; then continue; fi
+    if ! docker image inspect "$ref" >"$images/$name.json"; then
+      echo "canvos-doca: ERROR: Earthly target $target did not load $ref into docker" >&2
+      exit 65
+    fi
+    docker save -o "$images/$name.tar" "$ref"
+    (cd "$images" && sha256sum "$name.tar" >"$name.tar.sha256")
+  done <<EOF
+$CANVOS_DOCA_SAVE
+EOF
+  # Keep the current tags (faster reloads), drop what they replaced.
+  docker image prune -f >/dev/null
+fi

@@ -1,0 +1,24 @@
+"""Run the DOCA stage's own verify script inside a built image. Lazy, no awaits.
+
+The script and the manifest are installed by ``overlays/doca/tools/customize.sh``
+(finalize); the paths are the image-side contract of the DOCA stage.
+"""
+
+from __future__ import annotations
+
+from dagger import Container, ReturnType
+
+VERIFY_COMMAND = "/usr/bin/canvos-doca-verify"
+DOCA_MANIFEST = "/usr/share/canvos-doca/manifest.json"
+
+
+def verified(image: Container) -> Container:
+    """The image after running the verify script; its exit code is kept, not
+    raised, so callers can return the report together with the verdict."""
+    return image.with_exec([VERIFY_COMMAND], expect=ReturnType.ANY)
+
+
+def report(name: str, exit_code: int, output: str) -> str:
+    """The verify report with a one-line verdict on top."""
+    verdict = "passed" if exit_code == 0 else f"FAILED (exit code {exit_code})"
+    return f"canvos-doca verify {name}: {verdict}\n{output.rstrip()}\n"
