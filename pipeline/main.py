@@ -8,12 +8,25 @@ from the spec itself, so all functions share them:
 Knobs left out fall back to ``--config`` and then to the spec's defaults.
 """
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
 
-from dagger import DefaultPath, Directory, Doc, File, Ignore, dag, function, object_type
+from dagger import (
+    Container,
+    DefaultPath,
+    Directory,
+    Doc,
+    File,
+    Ignore,
+    Secret,
+    dag,
+    function,
+    object_type,
+)
 
-from pipeline import canvos, spec, workspace
+from pipeline import canvos, earthly, images, runner, spec, workspace
 from pipeline.context import CanvosTree, Overlays, Prepared, classify_airgap, prepare
+from pipeline.credentials import with_edge_host_token
 from pipeline.plan import plan_text
 from pipeline.spec import BuildSpec
 
@@ -32,6 +45,17 @@ def _with_spec_knobs(cls: type) -> type:
         cls.__annotations__[field.name] = Annotated[kind | None, Doc(text)]
         setattr(cls, field.name, None)
     return cls
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _uncached(func: _F) -> _F:
+    """``@function(cache="never")``: functions that resolve --canvos-ref must not be
+    served from Dagger's function cache, or a moved branch would return an old build.
+    (The SDK accepts ``cache=`` but its type overloads omit it.)"""
+    decorate = function(cache="never")  # type: ignore[call-overload]
+    return cast(_F, decorate(func))
 
 
 def _shown(value: object) -> str:
@@ -71,19 +95,129 @@ class CanvosDoca:
     doca_repo_key: Annotated[
         File | None, Doc("Pinned DOCA signing key (default: the key published with the repo).")
     ] = None
+    # Secrets: dagger.Secret (env:NAME, file:PATH, ...), never plain args.
+    registry_username: Annotated[
+        str, Doc("Username for --registry-password (private mirrors and publishing).")
+    ] = ""
+    registry_password: Annotated[
+        Secret | None,
+        Doc(
+            "Registry password/token: used for the mirror and image registries of the spec "
+            "during the build, and for publish of provider-image."
+        ),
+    ] = None
+    docker_config: Annotated[
+        Secret | None,
+        Doc(
+            "A docker config.json with auths for several registries, "
+            "e.g. file:$HOME/.docker/config.json."
+        ),
+    ] = None
+    ubuntu_pro_key: Annotated[
+        Secret | None, Doc("Ubuntu Pro token; CanvOS attaches the image to Ubuntu Pro with it.")
+    ] = None
+    edge_host_token: Annotated[
+        Secret | None,
+        Doc(
+            "Palette edge host registration token, written to user-data stylus.site.edgeHostToken."
+        ),
+    ] = None
+    # Tools and cache control.
+    earthly_image: Annotated[
+        str, Doc("Earthly all-in-one image (pinned to what CanvOS's earthly.sh uses).")
+    ] = images.EARTHLY_IMAGE
+    dind_image: Annotated[
+        str, Doc("docker:dind image that receives Earthly's SAVE IMAGE output.")
+    ] = images.DIND_IMAGE
+    rebuild: Annotated[
+        str, Doc("Any new value (e.g. $(date +%s)) forces a rebuild past every cache.")
+    ] = ""
 
-    @function
+    @_uncached
     async def plan(self) -> str:
         """The resolved build: sources, outputs, persistent paths, warnings (no secrets)."""
         resolved, prepared, _ = await self._resolve()
         return plan_text(resolved, prepared.description, prepared.warnings)
 
-    @function
+    @_uncached
     async def prepare(self) -> Directory:
         """The CanvOS checkout prepared for the DOCA build (.arg, Dockerfile, user-data, ...)."""
         return (await self._resolve())[2]
 
+    @_uncached
+    async def build_iso(self) -> File:
+        """The installer ISO (its rootfs verified: the DOCA checks pass)."""
+        return await runner.iso_file(await self._run())
+
+    @_uncached
+    async def provider_image(
+        self,
+        version: Annotated[
+            str, Doc("Which requested K8s version to build (default: the first).")
+        ] = "",
+    ) -> Container:
+        """The provider image for one K8s version, verified; chain publish or export."""
+        run = await self._run()
+        return await runner.provider_container(run, version, self.registry_password)
+
+    @_uncached
+    async def build(self) -> Directory:
+        """ISO, .sha256, one OCI tarball per K8s version and manifest.json, all verified."""
+        return await runner.build_directory(await self._run())
+
+    @_uncached
+    async def doca_image(self) -> Container:
+        """The CanvOS base image with only the DOCA stage (no Earthly), for fast iteration."""
+        resolved, _, context = await self._resolve()
+        earthfile = await context.file("Earthfile").contents()
+        return earthly.doca_image(context, resolved, canvos.kairos_base_image(resolved, earthfile))
+
+    @_uncached
+    async def verify(
+        self,
+        image: Annotated[
+            Container | None,
+            Doc("Image to check (default: build the provider image of the first K8s version)."),
+        ] = None,
+    ) -> str:
+        """Run the DOCA verify script in a provider image; its report (fails on a bad image)."""
+        if image is None:
+            run = await self._run()
+            image = runner.provider(run, run.spec.k8s_version[0]).container
+        return await runner.check("image", image)
+
     # ------------------------------------------------------------ helpers
+
+    async def _run(self) -> runner.Run:
+        resolved, prepared, context = await self._resolve()
+        user_data = None
+        if self.edge_host_token is not None:
+            merged = with_edge_host_token(
+                prepared.files["user-data"], await self.edge_host_token.plaintext()
+            )
+            user_data = dag.set_secret("canvos-doca-user-data", merged)
+        credentials = earthly.Credentials(
+            registry_username=self.registry_username,
+            registry_password=self.registry_password,
+            docker_config=self.docker_config,
+            ubuntu_pro_key=self.ubuntu_pro_key,
+            user_data=user_data,
+        )
+        given = runner.secret_names(
+            registry_password=self.registry_password,
+            docker_config=self.docker_config,
+            ubuntu_pro_key=self.ubuntu_pro_key,
+            edge_host_token=self.edge_host_token,
+        )
+        return runner.Run(
+            spec=resolved,
+            prepared=prepared,
+            context=context,
+            tools=earthly.Tools(self.earthly_image, self.dind_image),
+            credentials=credentials,
+            rebuild=self.rebuild,
+            secrets_given=given,
+        )
 
     async def _spec(self) -> BuildSpec:
         config = {}

@@ -1,0 +1,216 @@
+"""The edge where build chains are awaited: run, verify, collect, explain.
+
+``main.py`` resolves a ``Run`` (spec, prepared context, credentials) and calls
+one coroutine here. Every await goes through ``guard`` so a failure names the
+step, its likely cause and the end of its log instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from dagger import Container, Directory, ExecError, File, QueryError, Secret, dag
+
+from pipeline import artifacts, canvos, earthly, failures, verify
+from pipeline.context import TOOL_VERSION, Prepared
+from pipeline.failures import BuildFailed
+from pipeline.spec import BuildSpec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one build needs, resolved (the CanvOS ref is a commit)."""
+
+    spec: BuildSpec
+    prepared: Prepared
+    context: Directory
+    tools: earthly.Tools
+    credentials: earthly.Credentials
+    rebuild: str = ""
+    secrets_given: tuple[str, ...] = ()
+
+    @property
+    def pe_version(self) -> str:
+        canvos_info = self.prepared.description.get("canvos", {})
+        return str(canvos_info.get("pe_version", "")) if isinstance(canvos_info, dict) else ""
+
+
+async def guard(step: str, awaitable: Awaitable[T]) -> T:
+    """Await one step; turn engine errors into a message a user can act on."""
+    try:
+        return await awaitable
+    except ExecError as exc:
+        raise BuildFailed(failures.explain(step, exc.exit_code, exc.stdout, exc.stderr)) from None
+    except QueryError as exc:
+        raise BuildFailed(failures.explain_query(step, str(exc))) from None
+
+
+def pick_version(spec: BuildSpec, wanted: str) -> str:
+    """One of the requested K8s versions (the first by default)."""
+    if not wanted:
+        return spec.k8s_version[0]
+    if wanted not in spec.k8s_version:
+        raise BuildFailed(
+            f"k8s version {wanted!r} was not requested; pass it with --k8s-version "
+            f"(requested: {', '.join(spec.k8s_version)})."
+        )
+    return wanted
+
+
+def provider(run: Run, version: str) -> earthly.SavedImage:
+    ref = canvos.provider_image_refs(_one_version(run.spec, version), run.pe_version)[0]
+    return earthly.provider_image(
+        run.context,
+        run.spec,
+        version,
+        ref,
+        artifacts.tarball_name(ref),
+        run.tools,
+        run.credentials,
+        run.rebuild,
+    )
+
+
+def installer(run: Run) -> earthly.SavedImage:
+    ref = canvos.installer_image_ref(run.spec, run.pe_version)
+    return earthly.installer_image(
+        run.context,
+        run.spec,
+        ref,
+        artifacts.tarball_name(ref),
+        run.tools,
+        run.credentials,
+        run.rebuild,
+    )
+
+
+def _one_version(spec: BuildSpec, version: str) -> BuildSpec:
+    return replace(spec, k8s_version=(version,))
+
+
+async def produce(target: str, image: earthly.SavedImage) -> int:
+    """Run the Earthly exec behind a saved image; the tarball's size."""
+    return await guard(f"Earthly {target} ({image.ref})", image.tarball.size())
+
+
+async def check(name: str, image: Container) -> str:
+    """Run the DOCA verify script in ``image``; its report, or BuildFailed."""
+    ran = verify.verified(image)
+    code = await guard(f"verify {name}", ran.exit_code())
+    output = await guard(f"verify {name}", ran.stdout())
+    text = verify.report(name, code, output)
+    if code != 0:
+        raise BuildFailed(
+            text + "The image does not carry a working DOCA-Host stage (see the FAIL lines); "
+            "the build's artifacts were not returned."
+        )
+    return text
+
+
+async def verified_installer(run: Run) -> earthly.SavedImage:
+    image = installer(run)
+    await produce(canvos.TARGET_INSTALLER_IMAGE, image)
+    await check(image.ref, image.container)
+    return image
+
+
+async def verified_provider(run: Run, version: str) -> earthly.SavedImage:
+    image = provider(run, version)
+    await produce(f"{canvos.TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}", image)
+    await check(image.ref, image.container)
+    return image
+
+
+async def iso_directory(run: Run) -> Directory:
+    """``+iso`` run (after the installer rootfs passed verify): build/ with the ISO."""
+    await verified_installer(run)
+    out = earthly.iso(run.context, run.spec, run.tools, run.credentials, run.rebuild).directory(
+        earthly.OUTPUT_DIR
+    )
+    iso_name, _ = canvos.iso_files(run.spec)
+    await guard(f"Earthly {canvos.TARGET_ISO}", out.file(iso_name).size())
+    return out
+
+
+async def iso_file(run: Run) -> File:
+    iso_name, _ = canvos.iso_files(run.spec)
+    return (await iso_directory(run)).file(iso_name)
+
+
+async def provider_container(run: Run, version: str, publish_auth: Secret | None) -> Container:
+    image = await verified_provider(run, pick_version(run.spec, version))
+    ctr = image.container
+    if publish_auth is not None:
+        # Credentials for `publish` only; they are never part of the image.
+        host = run.spec.image_registry.split("/", 1)[0]
+        ctr = ctr.with_registry_auth(host, run.credentials.registry_username, publish_auth)
+    return ctr
+
+
+async def _record(image: earthly.SavedImage, version: str, exported: bool) -> artifacts.ImageRecord:
+    size = await guard(f"read {image.name}.tar", image.tarball.size())
+    checksum = artifacts.parse_sha256(await guard("read checksum", image.checksum.contents()))
+    facts = artifacts.image_facts(await guard("read image facts", image.inspect.contents()))
+    doca_text = await guard(
+        f"read {verify.DOCA_MANIFEST} from {image.ref}",
+        image.container.file(verify.DOCA_MANIFEST).contents(),
+    )
+    name = f"{image.name}.tar" if exported else ""
+    return artifacts.ImageRecord(
+        ref=image.ref,
+        tarball=artifacts.Artifact(name, size, checksum),
+        facts=facts,
+        doca=json.loads(doca_text),
+        k8s_version=version,
+    )
+
+
+async def build_directory(run: Run) -> Directory:
+    """Everything: the ISO, one tarball per K8s version, checksums, manifest.json."""
+    iso_dir = await iso_directory(run)
+    installer_image = installer(run)  # same chain as verified above: a cache hit
+    iso_name, iso_sha = canvos.iso_files(run.spec)
+    iso = artifacts.Artifact(
+        iso_name,
+        await guard("read ISO", iso_dir.file(iso_name).size()),
+        artifacts.parse_sha256(await guard("read ISO checksum", iso_dir.file(iso_sha).contents())),
+    )
+    files: dict[str, File] = {iso_name: iso_dir.file(iso_name), iso_sha: iso_dir.file(iso_sha)}
+    records = []
+    for version in run.spec.k8s_version:
+        image = await verified_provider(run, version)
+        records.append(await _record(image, version, exported=True))
+        files[f"{image.name}.tar"] = image.tarball
+        files[f"{image.name}.tar.sha256"] = image.checksum
+    inputs = artifacts.Inputs(
+        description=run.prepared.description,
+        user_data_sha256=artifacts.sha256_text(run.prepared.files.get("user-data", "")),
+        secrets={name: True for name in run.secrets_given},
+        tools=await tool_versions(run.tools),
+        rebuild=run.rebuild,
+    )
+    data = artifacts.manifest(
+        inputs, iso, records, await _record(installer_image, "", exported=False)
+    )
+    return earthly.output_directory(files, artifacts.render(data))
+
+
+async def tool_versions(tools: earthly.Tools) -> dict[str, str]:
+    return {
+        "canvos-doca": TOOL_VERSION,
+        "earthly_image": tools.earthly_image,
+        "docker_image": tools.dind_image,
+        "dagger_sdk": importlib.metadata.version("dagger-io"),
+        "dagger_engine": await guard("read engine version", dag.version()),
+    }
+
+
+def secret_names(**secrets: Any) -> tuple[str, ...]:
+    """Names of the secrets that were given (for the manifest; never values)."""
+    return tuple(sorted(name for name, value in secrets.items() if value is not None))
