@@ -92,6 +92,7 @@ class SavedImage:
 
     ref: str
     name: str
+    built: Container  # the Earthly exec that produced it
     tarball: File
     inspect: File
     checksum: File
@@ -236,6 +237,7 @@ def saved_image(
     return SavedImage(
         ref=ref,
         name=name,
+        built=ran,
         tarball=tarball,
         inspect=ran.file(f"{IMAGES_DIR}/{name}.json"),
         checksum=ran.file(f"{IMAGES_DIR}/{name}.tar.sha256"),
