@@ -152,13 +152,13 @@ class CanvosDoca:
     @_uncached
     async def provider_image(
         self,
-        version: Annotated[
-            str, Doc("Which requested K8s version to build (default: the first).")
+        k8s: Annotated[
+            str, Doc("Which of the requested --k8s-version values to build (default: the first).")
         ] = "",
     ) -> Container:
         """The provider image for one K8s version, verified; chain publish or export."""
         run = await self._run()
-        return await runner.provider_container(run, version, self.registry_password)
+        return await runner.provider_container(run, k8s, self.registry_password)
 
     @_uncached
     async def build(self) -> Directory:
@@ -183,7 +183,8 @@ class CanvosDoca:
         """Run the DOCA verify script in a provider image; its report (fails on a bad image)."""
         if image is None:
             run = await self._run()
-            image = runner.provider(run, run.spec.k8s_version[0]).container
+            built = await runner.built_provider(run, run.spec.k8s_version[0])
+            return await runner.check(built.ref, built.container)
         return await runner.check("image", image)
 
     # ------------------------------------------------------------ helpers

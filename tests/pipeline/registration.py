@@ -185,3 +185,20 @@ def marked_block(text: str) -> str | None:
     start = text.index(BEGIN) + len(BEGIN)
     end = text.index(END, start)
     return text[start:end].strip("\n") + "\n"
+
+
+def replace_block(text: str) -> str:
+    """``text`` with the marked block regenerated."""
+    start = text.index(BEGIN) + len(BEGIN)
+    end = text.index(END, start)
+    return f"{text[:start]}\n{functions_text()}{text[end:]}"
+
+
+if __name__ == "__main__":
+    # Regenerate the block in place: python tests/pipeline/registration.py docs/building.md
+    import sys
+    from pathlib import Path
+
+    for name in sys.argv[1:]:
+        path = Path(name)
+        path.write_text(replace_block(path.read_text()))
