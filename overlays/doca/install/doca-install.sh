@@ -59,7 +59,7 @@ log "DOCA ${DOCA_VERSION} profile ${DOCA_PROFILE} from ${DOCA_SOURCE} for ${os_d
 log "image kernels: ${all_kernels[*]}; target (newest, the one CanvOS keeps): ${target_kernel}"
 log "build host kernel (ignored): $(uname -r)"
 
-dpkg-query -W -f='${Package}\n' | sort -u >"${WORK}/pkgs.before"
+dpkg-query -W -f='${Package}\n' | sort -u >"${WORK}/pkgs.initial"
 
 # ---------------------------------------------------------------- build tools
 # The toolchain and headers come from the distribution BEFORE the DOCA source
@@ -83,18 +83,12 @@ check_apt_update_log() {
   fi
 }
 
-log "installing the build toolchain and linux-headers-${target_kernel}"
+# The distribution's package lists (and CA certificates for an https DOCA
+# repository, fetched with apt's own transport).
 apt_update
-tools=(dkms gcc make kmod ca-certificates)
-headers="linux-headers-${target_kernel}"
-if ! apt-cache show "$headers" >/dev/null 2>&1; then
-  die "no ${headers} in the image's package sources for kernel ${target_kernel}: use a base image whose kernel headers are still published, or pick a DOCA release that supports this kernel (check the DOCA/kernel pairing in the DOCA release notes)"
+if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+  apt-get install "${APT_OPTS[@]}" ca-certificates >/dev/null || die "could not install ca-certificates"
 fi
-apt-get install "${APT_OPTS[@]}" "${tools[@]}" "$headers" ||
-  die "could not install the build toolchain (${tools[*]} ${headers})"
-# Debian's/Ubuntu's dkms stays: held while DOCA installs so that DOCA's dkms
-# cannot replace it, and pinned out below.
-apt-mark hold dkms >/dev/null
 
 # ---------------------------------------------------------------- repository
 mkdir -p "$CANVOS_DOCA_KEYRING_DIR"
@@ -163,18 +157,24 @@ else
   keyring="${CANVOS_DOCA_KEYRING_DIR}/canvos-doca.gpg"
 fi
 install -m 0644 "$key_src" "$keyring"
-printf 'deb [signed-by=%s] %s ./\n' "$keyring" "$repo_uri" >"$CANVOS_DOCA_SOURCE_LIST"
-# DOCA's repositories carry their own dkms; the distribution's must win.
-cat >"$CANVOS_DOCA_PIN" <<PIN
-Package: dkms
-Pin: release l=DOCA-HOST*
-Pin-Priority: -1
-PIN
+printf 'deb [signed-by=%s] %s ./\n' "$keyring" "$repo_uri" >"${WORK}/doca.list"
 log "DOCA source: ${repo_uri} (key: ${key_origin})"
-apt_update
+# Preflight against the DOCA source alone (its own lists dir): a bad signature
+# or a missing version fails here, before minutes of toolchain installs.
+mkdir -p "${WORK}/lists/partial"
+doca_only=(-o "Dir::Etc::SourceList=${WORK}/doca.list" -o "Dir::Etc::SourceParts=${WORK}/none"
+  -o "Dir::State::Lists=${WORK}/lists" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
+if ! apt-get "${doca_only[@]}" update -q >"${WORK}/apt-doca.log" 2>&1; then
+  check_apt_update_log "${WORK}/apt-doca.log"
+  cat "${WORK}/apt-doca.log" >&2
+  die "cannot read the DOCA repository ${repo_uri} (see the apt output above)"
+fi
+check_apt_update_log "${WORK}/apt-doca.log"
 
 # The profile must come from the DOCA source, in the requested version.
-madison="$(apt-cache madison "$DOCA_PROFILE" 2>/dev/null | grep -F "$repo_uri" || true)"
+# apt prints a flat source as "<uri without trailing slash> ./ Packages".
+repo_match="${repo_uri%/} ./"
+madison="$(apt-cache "${doca_only[@]}" madison "$DOCA_PROFILE" 2>/dev/null | grep -F "$repo_match" || true)"
 [ -n "$madison" ] || die "DOCA version ${DOCA_VERSION} not in the repository: ${repo_uri} offers no ${DOCA_PROFILE}"
 profile_version="$(printf '%s\n' "$madison" | awk -F'|' 'NR==1 {gsub(/ /, "", $2); print $2}')"
 if [ "$DOCA_SOURCE" = repo-dir ]; then
@@ -184,6 +184,30 @@ if [ "$DOCA_SOURCE" = repo-dir ]; then
       die "DOCA version ${DOCA_VERSION} not in the air-gapped repository (it offers ${DOCA_PROFILE} ${profile_version})" ;;
   esac
 fi
+
+log "installing the build toolchain and linux-headers-${target_kernel}"
+tools=(dkms gcc make kmod ca-certificates)
+headers="linux-headers-${target_kernel}"
+if ! apt-cache show "$headers" >/dev/null 2>&1; then
+  die "no ${headers} in the image's package sources for kernel ${target_kernel}: use a base image whose kernel headers are still published, or pick a DOCA release that supports this kernel (check the DOCA/kernel pairing in the DOCA release notes)"
+fi
+apt-get install "${APT_OPTS[@]}" "${tools[@]}" "$headers" ||
+  die "could not install the build toolchain (${tools[*]} ${headers})"
+# Debian's/Ubuntu's dkms stays: held while DOCA installs so that DOCA's dkms
+# cannot replace it, and pinned out below.
+apt-mark hold dkms >/dev/null
+
+# ---------------------------------------------------------------- DOCA source on
+install -m 0644 "${WORK}/doca.list" "$CANVOS_DOCA_SOURCE_LIST"
+# DOCA's repositories carry their own dkms; the distribution's must win
+# (it is also held while DOCA installs).
+cat >"$CANVOS_DOCA_PIN" <<PIN
+Package: dkms
+Pin: release l=DOCA-HOST*
+Pin-Priority: -1
+PIN
+apt_update
+apt-cache policy dkms | sed 's/^/[canvos-doca] /' >&2
 
 # ---------------------------------------------------------------- no side effects
 # 1) No service may start: policy-rc.d for invoke-rc.d/deb-systemd-invoke, and
@@ -225,8 +249,11 @@ cleanup_guards() {
   if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 }
 
+dpkg-query -W -f='${Package}\n' | sort -u >"${WORK}/pkgs.before"
 log "installing ${DOCA_PROFILE} ${profile_version}"
-if ! PATH="${SHIM_DIR}:${PATH}" RUN_FW_UPDATER_ONBOOT=no apt-get install "${APT_OPTS[@]}" "$DOCA_PROFILE"; then
+# apt runs dpkg with its own PATH (DPkg::Path), so the shim goes there.
+if ! PATH="${SHIM_DIR}:${PATH}" RUN_FW_UPDATER_ONBOOT=no apt-get install "${APT_OPTS[@]}" \
+  -o "DPkg::Path=${SHIM_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$DOCA_PROFILE"; then
   cleanup_guards
   die "installing ${DOCA_PROFILE} ${profile_version} failed (see the apt/dkms output above)"
 fi
@@ -235,15 +262,15 @@ cleanup_guards
 dpkg-query -W -f='${Package}\n' | sort -u >"${WORK}/pkgs.after"
 comm -13 "${WORK}/pkgs.before" "${WORK}/pkgs.after" >"${WORK}/pkgs.new"
 
-# Packages the DOCA source provides (from its Packages index).
-: >"${WORK}/repo.pkgs"
-# shellcheck disable=SC2016 # apt's own $(FIELD) syntax, not a shell expansion
-index_format='$(REPO_URI) $(FILENAME)'
-while read -r uri file; do
-  case "$uri" in "$repo_uri"*) /usr/lib/apt/apt-helper cat-file "$file" | sed -n 's/^Package: //p' >>"${WORK}/repo.pkgs" ;; esac
-done < <(apt-get indextargets --format "$index_format" 'Created-By: Packages' 2>/dev/null)
-sort -u -o "${WORK}/repo.pkgs" "${WORK}/repo.pkgs"
-comm -12 "${WORK}/pkgs.new" "${WORK}/repo.pkgs" >"${WORK}/doca.pkgs"
+# DOCA packages = new packages whose installed version comes from the DOCA
+# source (a distribution package of the same name does not count).
+: >"${WORK}/doca.pkgs"
+while read -r pkg; do
+  v="$(dpkg-query -W -f='${Version}' "$pkg")"
+  if apt-cache madison "$pkg" 2>/dev/null | awk -F'|' -v v="$v" '{gsub(/ /, "", $2)} $2 == v {print $3}' | grep -qF "$repo_match"; then
+    echo "$pkg" >>"${WORK}/doca.pkgs"
+  fi
+done <"${WORK}/pkgs.new"
 # The profile itself may already have been present (rebuilds on top).
 grep -qxF "$DOCA_PROFILE" "${WORK}/doca.pkgs" || echo "$DOCA_PROFILE" >>"${WORK}/doca.pkgs"
 sort -u -o "${WORK}/doca.pkgs" "${WORK}/doca.pkgs"
@@ -383,7 +410,7 @@ ofed_version="$(command -v ofed_info >/dev/null 2>&1 && ofed_info -s 2>/dev/null
 # The compiler stays: it is a hard dependency of dkms, which DOCA's *-dkms
 # packages depend on (removing it would leave apt inconsistent for CanvOS).
 removed_tools=()
-if ! grep -qxF "$headers" "${WORK}/pkgs.before"; then
+if ! grep -qxF "$headers" "${WORK}/pkgs.initial"; then
   removed_tools+=("$headers")
 fi
 apt-mark unhold dkms >/dev/null

@@ -109,7 +109,7 @@ hazard_scan() { # -> writes ${CANVOS_DOCA_STATE}/hazards and .../links
     done < <(dpkg-query -L "$pkg" 2>/dev/null)
   done <"${CANVOS_DOCA_STATE}/packages"
   sort -u -o "${CANVOS_DOCA_STATE}/hazards" "${CANVOS_DOCA_STATE}/hazards"
-  sort -u -o "${CANVOS_DOCA_STATE}/links" "${CANVOS_DOCA_STATE}/links"
+  sort -u -k1,1 -o "${CANVOS_DOCA_STATE}/links" "${CANVOS_DOCA_STATE}/links"
 }
 
 env_value() { # KEY -> value from state/doca.env
