@@ -1,7 +1,14 @@
 #!/bin/sh
 # canvos-doca: run one Earthly target the way CanvOS's earthly.sh does.
+#   canvos-doca-earthly [EARTHLY FLAGS] TARGET [--BUILD_ARG=value ...]
+# Paths default to the Earthly container's layout (overridable for tests).
 set -eu
-ws=/workspace
+ws="${CANVOS_DOCA_WORKSPACE:-/workspace}"
+secrets="${CANVOS_DOCA_SECRETS:-/run/canvos-doca}"
+entrypoint="${CANVOS_DOCA_ENTRYPOINT:-/usr/bin/earthly-entrypoint.sh}"
+ca_dir="${CANVOS_DOCA_CA_DIR:-/usr/local/share/ca-certificates}"
+docker_config="${DOCKER_CONFIG:-/root/.docker}"
+wait_seconds="${CANVOS_DOCA_DOCKER_WAIT:-120}"
 images="$ws/build/images"
 target="${CANVOS_DOCA_TARGET:-earthly}"
 
@@ -9,16 +16,19 @@ target="${CANVOS_DOCA_TARGET:-earthly}"
 # them into the Earthly container and runs update-ca-certificates).
 if [ -d "$ws/certs" ]; then
   for cert in "$ws"/certs/*; do
-    if [ -f "$cert" ]; then cp "$cert" /usr/local/share/ca-certificates/; fi
+    if [ -f "$cert" ]; then cp "$cert" "$ca_dir/"; fi
   done
-  update-ca-certificates >/dev/null 2>&1 || echo "canvos-doca: warning: update-ca-certificates failed" >&2
+  if ! update-ca-certificates >/dev/null 2>&1; then
+    echo "canvos-doca: warning: update-ca-certificates failed" >&2
+  fi
 fi
 
-# Registry credentials for Earthly's pulls, in a tmpfs (never in a layer).
-if [ -f /run/canvos-doca/docker-config.json ]; then
-  cp /run/canvos-doca/docker-config.json /root/.docker/config.json
-elif [ -f /run/canvos-doca/registry-password ]; then
-  auth="$(printf '%s:%s' "${CANVOS_DOCA_REGISTRY_USER:-}" "$(cat /run/canvos-doca/registry-password)" | base64 | tr -d '\n')"
+# Registry credentials for Earthly's pulls, on a tmpfs (never in a layer).
+if [ -f "$secrets/docker-config.json" ]; then
+  cp "$secrets/docker-config.json" "$docker_config/config.json"
+elif [ -f "$secrets/registry-password" ]; then
+  auth="$(printf '%s:%s' "${CANVOS_DOCA_REGISTRY_USER:-}" "$(cat "$secrets/registry-password")" |
+    base64 | tr -d '\n')"
   {
     printf '{"auths":{'
     sep=''
@@ -27,15 +37,17 @@ elif [ -f /run/canvos-doca/registry-password ]; then
       sep=','
     done
     printf '}}\n'
-  } >/root/.docker/config.json
+  } >"$docker_config/config.json"
 fi
 
 # The dind service needs a moment (and root capabilities) to come up.
 tries=0
 until docker info >/dev/null 2>&1; do
   tries=$((tries + 1))
-  if [ "$tries" -ge 120 ]; then
-    echo "canvos-doca: ERROR: no docker daemon answered at $DOCKER_HOST after 120 s; the docker:dind service needs privileged execution (insecure root capabilities)" >&2
+  if [ "$tries" -ge "$wait_seconds" ]; then
+    echo "canvos-doca: ERROR: no docker daemon answered at ${DOCKER_HOST:-} after" \
+      "$wait_seconds s; the docker:dind service needs privileged execution" \
+      "(insecure root capabilities)" >&2
     exit 70
   fi
   sleep 1
@@ -50,7 +62,7 @@ fi
 
 echo "canvos-doca: earthly $*" >&2
 status=0
-/usr/bin/earthly-entrypoint.sh --allow-privileged "$@" || status=$?
+"$entrypoint" --allow-privileged "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "canvos-doca: ERROR: Earthly target $target failed with exit code $status" >&2
   df -h /tmp/earthly "$ws" 2>/dev/null | sed 's/^/canvos-doca: disk: /' >&2 || true
@@ -66,11 +78,11 @@ if [ -n "${CANVOS_DOCA_SAVE:-}" ]; then
       echo "canvos-doca: ERROR: Earthly target $target did not load $ref into docker" >&2
       exit 65
     fi
-    docker save -o "$images/$name.tar" "$ref"
+    docker save -o "$images/$name.tar" "$ref" </dev/null
     (cd "$images" && sha256sum "$name.tar" >"$name.tar.sha256")
-  done <<EOF
+  done <<SAVE
 $CANVOS_DOCA_SAVE
-EOF
+SAVE
   # Keep the current tags (faster reloads), drop what they replaced.
   docker image prune -f >/dev/null
 fi

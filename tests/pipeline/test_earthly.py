@@ -227,21 +227,6 @@ def test_saved_image_path_docker_save_then_import() -> None:
     assert steps(image.container) == [("container", {}), ("import", {"source": image.tarball})]
 
 
-def test_run_script_writes_where_the_chain_reads() -> None:
-    script = earthly.RUN_SCRIPT
-    assert (
-        f'images="{earthly.WORKSPACE}/{canvos.BUILD_DIR}/images"'.replace(earthly.WORKSPACE, "$ws")
-        in script
-        and f"ws={earthly.WORKSPACE}" in script
-    )
-    assert 'docker save -o "$images/$name.tar" "$ref"' in script
-    assert 'sha256sum "$name.tar" >"$name.tar.sha256"' in script
-    assert 'docker image inspect "$ref" >"$images/$name.json"' in script
-    assert "/usr/bin/earthly-entrypoint.sh --allow-privileged" in script
-    for path in (earthly.REGISTRY_PASSWORD, earthly.DOCKER_CONFIG):
-        assert path in script
-
-
 def test_run_script_is_shellcheck_clean() -> None:
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     script = Path(earthly.__file__).parent / "earthly-run.sh"

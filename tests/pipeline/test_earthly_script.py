@@ -1,0 +1,197 @@
+"""The script that runs inside the Earthly container, executed for real with
+stand-ins for the two programs it drives (``docker`` and Earthly's entrypoint)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipeline import earthly
+
+SCRIPT = Path(earthly.__file__).parent / "earthly-run.sh"
+
+FAKE_DOCKER = r"""#!/bin/sh
+echo "$*" >>"$FAKE_LOG/docker"
+case "$1" in
+  info) exit "${FAKE_DOCKER_INFO:-0}" ;;
+  image)
+    case "$2" in
+      inspect)
+        case " $FAKE_IMAGES " in
+          *" $3 "*) echo '[{"Id": "sha256:abc", "Size": 7}]' ;;
+          *) exit 1 ;;
+        esac ;;
+      prune) exit 0 ;;
+    esac ;;
+  save) printf 'tarball of %s\n' "$4" >"$3" ;;
+esac
+"""
+FAKE_EARTHLY = r"""#!/bin/sh
+printf '%s\n' "$@" >"$FAKE_LOG/earthly-argv"
+printf '%s' "${EARTHLY_BUILD_ARGS:-}" >"$FAKE_LOG/earthly-build-args"
+exit "${FAKE_EARTHLY_EXIT:-0}"
+"""
+
+
+@dataclass
+class Sandbox:
+    root: Path
+
+    @property
+    def ws(self) -> Path:
+        return self.root / "ws"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def docker_config(self) -> Path:
+        return self.root / "docker"
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {
+            "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}",
+            "CANVOS_DOCA_WORKSPACE": str(self.ws),
+            "CANVOS_DOCA_SECRETS": str(self.secrets),
+            "CANVOS_DOCA_ENTRYPOINT": str(self.root / "bin" / "earthly-entrypoint.sh"),
+            "CANVOS_DOCA_CA_DIR": str(self.root / "ca"),
+            "DOCKER_CONFIG": str(self.docker_config),
+            "DOCKER_HOST": earthly.DOCKER_HOST,
+            "FAKE_LOG": str(self.log),
+        }
+        return subprocess.run(
+            ["sh", str(SCRIPT), *args],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    def earthly_argv(self) -> list[str]:
+        return (self.log / "earthly-argv").read_text().splitlines()
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Sandbox:
+    sandbox = Sandbox(tmp_path)
+    for name in ("ws", "secrets", "log", "docker", "ca", "bin"):
+        (tmp_path / name).mkdir()
+    for name, text in (
+        ("docker", FAKE_DOCKER),
+        ("earthly-entrypoint.sh", FAKE_EARTHLY),
+        ("update-ca-certificates", "#!/bin/sh\nexit 0\n"),
+    ):
+        path = tmp_path / "bin" / name
+        path.write_text(text)
+        path.chmod(0o755)
+    return sandbox
+
+
+def test_runs_earthly_privileged_with_the_target_and_args(box: Sandbox) -> None:
+    result = box.run("+iso", "--K8S_VERSION=1.34.6", CANVOS_DOCA_TARGET="+iso")
+    assert result.returncode == 0, result.stderr
+    assert box.earthly_argv() == ["--allow-privileged", "+iso", "--K8S_VERSION=1.34.6"]
+    assert not (box.ws / "build").exists()
+
+
+def test_saves_loaded_images_as_tarballs_with_checksums(box: Sandbox) -> None:
+    ref = "localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"
+    result = box.run(
+        "+build-provider-images",
+        "--K8S_VERSION=1.34.6",
+        CANVOS_DOCA_SAVE=f"{ref}|ubuntu-k3s",
+        FAKE_IMAGES=ref,
+    )
+    assert result.returncode == 0, result.stderr
+    images = box.ws / "build" / "images"
+    assert (images / "ubuntu-k3s.tar").read_text() == f"tarball of {ref}\n"
+    assert json.loads((images / "ubuntu-k3s.json").read_text())[0]["Id"] == "sha256:abc"
+    check = subprocess.run(
+        ["sha256sum", "-c", "ubuntu-k3s.tar.sha256"], cwd=images, capture_output=True, check=False
+    )
+    assert check.returncode == 0
+    calls = (box.log / "docker").read_text().splitlines()
+    assert calls[-1] == "image prune -f"
+
+
+def test_an_image_earthly_did_not_load_is_an_error(box: Sandbox) -> None:
+    result = box.run("+iso-image", CANVOS_DOCA_SAVE="missing:1|m", CANVOS_DOCA_TARGET="+iso-image")
+    assert result.returncode == 65
+    assert "Earthly target +iso-image did not load missing:1 into docker" in result.stderr
+
+
+def test_earthly_failure_keeps_its_exit_code_and_names_the_target(box: Sandbox) -> None:
+    result = box.run("+iso", CANVOS_DOCA_TARGET="+iso", FAKE_EARTHLY_EXIT="3")
+    assert result.returncode == 3
+    assert "Earthly target +iso failed with exit code 3" in result.stderr
+
+
+def test_a_missing_docker_daemon_points_at_privileges(box: Sandbox) -> None:
+    result = box.run("+iso", FAKE_DOCKER_INFO="1", CANVOS_DOCA_DOCKER_WAIT="1")
+    assert result.returncode == 70
+    assert "privileged execution" in result.stderr
+    assert not (box.log / "earthly-argv").exists()
+
+
+def test_registry_password_becomes_a_docker_config_and_is_never_printed(box: Sandbox) -> None:
+    (box.secrets / "registry-password").write_text("pa55-w0rd")
+    result = box.run(
+        "+iso",
+        CANVOS_DOCA_REGISTRY_USER="ci",
+        CANVOS_DOCA_REGISTRY_HOSTS="mirror.corp registry.corp:5000",
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((box.docker_config / "config.json").read_text())
+    auth = base64.b64encode(b"ci:pa55-w0rd").decode()
+    assert config == {
+        "auths": {"mirror.corp": {"auth": auth}, "registry.corp:5000": {"auth": auth}}
+    }
+    assert "pa55-w0rd" not in result.stdout + result.stderr
+    assert "pa55-w0rd" not in "".join(box.earthly_argv())
+
+
+def test_a_docker_config_secret_is_used_as_is(box: Sandbox) -> None:
+    (box.secrets / "docker-config.json").write_text('{"auths": {"x": {"auth": "eA=="}}}')
+    (box.secrets / "registry-password").write_text("ignored")
+    assert box.run("+iso").returncode == 0
+    assert json.loads((box.docker_config / "config.json").read_text()) == {
+        "auths": {"x": {"auth": "eA=="}}
+    }
+
+
+def test_ubuntu_pro_key_reaches_earthly_as_a_build_arg_from_env_only(box: Sandbox) -> None:
+    result = box.run("+iso", UBUNTU_PRO_KEY="C0ffee-pro")
+    assert result.returncode == 0, result.stderr
+    assert (box.log / "earthly-build-args").read_text() == "UBUNTU_PRO_KEY=C0ffee-pro"
+    assert "C0ffee-pro" not in "".join(box.earthly_argv())
+    assert "C0ffee-pro" not in result.stdout + result.stderr
+
+
+def test_checkout_certs_are_trusted(box: Sandbox) -> None:
+    (box.ws / "certs").mkdir()
+    (box.ws / "certs" / "proxy-ca.crt").write_text("CERT")
+    (box.ws / "certs" / ".keep").write_text("")
+    assert box.run("+iso").returncode == 0
+    assert sorted(p.name for p in (box.root / "ca").iterdir()) == ["proxy-ca.crt"]
+
+
+def test_script_defaults_match_the_chain_layout() -> None:
+    script = earthly.RUN_SCRIPT
+    assert f'ws="${{CANVOS_DOCA_WORKSPACE:-{earthly.WORKSPACE}}}"' in script
+    assert f'secrets="${{CANVOS_DOCA_SECRETS:-{earthly.SECRET_DIR}}}"' in script
+    assert f"{earthly.OUTPUT_DIR}/images" == earthly.IMAGES_DIR
+    assert 'images="$ws/build/images"' in script
+    for path in (earthly.REGISTRY_PASSWORD, earthly.DOCKER_CONFIG):
+        assert f'"$secrets/{Path(path).name}"' in script
