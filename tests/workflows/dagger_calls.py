@@ -217,7 +217,8 @@ def check_command(tokens: list[str], constructor: Fn, schema: Schema, line: str 
         return call
     if verb != "call":
         return call
-    fn, given = constructor, {}
+    fn: Fn = constructor
+    given: dict[str, str] = {}
     call.steps.append(("", given))
     i += 1
     while i < len(tokens):
