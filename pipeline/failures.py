@@ -29,7 +29,6 @@ _PRIVILEGE_MARKERS = (
     "privileged mode is required",
     "insecure root capabilities",
     "insecurerootcapabilities",
-    "operation not permitted",
     "entitlement",
 )
 _DISK_MARKERS = ("no space left on device", "disk quota exceeded", "enospc")
