@@ -130,7 +130,7 @@ class CanvosDoca:
         str, Doc("docker:dind image that receives Earthly's SAVE IMAGE output.")
     ] = images.DIND_IMAGE
     rebuild: Annotated[
-        str, Doc("Any new value (e.g. $(date +%s)) forces a rebuild past every cache.")
+        str, Doc("Any new value (e.g. $(date +%s)) re-runs the Earthly builds past every cache.")
     ] = ""
 
     @_uncached
