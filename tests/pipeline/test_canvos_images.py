@@ -37,5 +37,5 @@ def test_installer_image_tag_follows_image_tag() -> None:
     tagged = BuildSpec(custom_tag="doca")
     assert canvos.installer_image_ref(tagged, "v4.9.38") == "palette-installer-image:v4.9.38-doca"
     assert canvos.provider_image_refs(tagged, "v4.9.38")[0].endswith(
-        f":{canvos.image_tag(tagged, 'v4.9.38')}"
+        f"-{canvos.image_tag(tagged, 'v4.9.38')}"
     )
