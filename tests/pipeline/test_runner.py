@@ -1,0 +1,156 @@
+"""The await edge of ``build``: verify every image, collect facts, assemble the output.
+
+The engine's answers (file sizes and contents, exit codes) are replaced by
+answers derived from the query each await would send, so what is checked is
+our orchestration: which steps are awaited, verified and collected.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+import dagger
+import pytest
+from chains import own, steps
+from dagger import dag
+
+from pipeline import earthly, runner, verify
+from pipeline.context import Prepared
+from pipeline.failures import BuildFailed
+from pipeline.spec import BuildSpec
+
+VERSIONS = ("1.33.10", "1.34.6")
+DOCA = {"doca_version": "3.2.2", "profile": "doca-ofed"}
+
+
+def digest_of(path: str) -> str:
+    return f"{abs(hash(path)) % (1 << 64):064x}"
+
+
+class FakeEngine:
+    """Answers derived from the selections; records what was verified."""
+
+    def __init__(self, failing_verify: str = "") -> None:
+        self.failing_verify = failing_verify
+        self.verified: list[str] = []
+
+    def path(self, obj: Any) -> str:
+        return str(steps(obj)[-1][1].get("path", ""))
+
+    async def size(self, file: dagger.File) -> int:
+        return 1000 + len(self.path(file))
+
+    async def contents(self, file: dagger.File) -> str:
+        path = self.path(file)
+        if path.endswith(".sha256"):
+            name = path.rsplit("/", 1)[-1].removesuffix(".sha256")
+            return f"{digest_of(name)}  {name}\n"
+        if path.endswith(".json") and path != verify.DOCA_MANIFEST:
+            return json.dumps([{"Id": f"sha256:{digest_of(path)}", "Size": 5}])
+        if path == verify.DOCA_MANIFEST:
+            return json.dumps(DOCA)
+        raise AssertionError(f"unexpected read of {path}")
+
+    def image_of(self, ctr: dagger.Container) -> str:
+        # verified(image) = import(tarball of the exec that saved <ref>).withExec(verify)
+        (imported,) = [a for n, a in steps(ctr) if n == "import"]
+        tarball = imported["source"]
+        saved = [a for n, a in steps(tarball) if n == "withEnvVariable"]
+        save = [a["value"] for a in saved if a["name"] == "CANVOS_DOCA_SAVE"]
+        return save[-1].split("|")[0]
+
+    async def exit_code(self, ctr: dagger.Container) -> int:
+        ref = self.image_of(ctr)
+        self.verified.append(ref)
+        return 1 if ref == self.failing_verify else 0
+
+    async def stdout(self, ctr: dagger.Container) -> str:
+        ref = self.image_of(ctr)
+        return (
+            "FAIL  dkms installed\n" if ref == self.failing_verify else "ok    manifest present\n"
+        )
+
+    async def version(self, _: Any) -> str:
+        return "v0.21.11"
+
+    def patches(self) -> list[Any]:
+        # Plain functions, so the patched methods receive the File/Container.
+        def forward(method: Any) -> Any:
+            return lambda obj: method(obj)
+
+        return [
+            mock.patch.object(dagger.File, "size", forward(self.size)),
+            mock.patch.object(dagger.File, "contents", forward(self.contents)),
+            mock.patch.object(dagger.Container, "exit_code", forward(self.exit_code)),
+            mock.patch.object(dagger.Container, "stdout", forward(self.stdout)),
+            mock.patch.object(type(dag), "version", forward(self.version)),
+        ]
+
+
+def make_run() -> runner.Run:
+    prepared = Prepared(
+        files={"user-data": "#cloud-config\n"},
+        description={
+            "spec": {"k8s_version": list(VERSIONS)},
+            "canvos": {"commit": "c" * 40, "pe_version": "v4.9.38"},
+        },
+    )
+    return runner.Run(
+        spec=BuildSpec(k8s_version=VERSIONS),
+        prepared=prepared,
+        context=dag.directory().with_new_file("user-data", "#cloud-config\n"),
+        tools=earthly.Tools(),
+        credentials=earthly.Credentials(),
+        secrets_given=("ubuntu_pro_key",),
+    )
+
+
+async def run_build(engine: FakeEngine) -> dagger.Directory:
+    patches = engine.patches()
+    for patch in patches:
+        patch.start()
+    try:
+        return await runner.build_directory(make_run())
+    finally:
+        for patch in patches:
+            patch.stop()
+
+
+async def test_build_verifies_every_image_and_lays_out_the_output() -> None:
+    engine = FakeEngine()
+    out = await run_build(engine)
+    providers = [f"localhost:5000/ubuntu:k3s-{v}-v4.9.38" for v in VERSIONS]
+    assert set(engine.verified) == {"palette-installer-image:v4.9.38", *providers}
+    names = [a["path"] for a in own(out, "withFile")]
+    assert names == sorted(
+        [
+            "palette-edge-installer.iso",
+            "palette-edge-installer.iso.sha256",
+            *[f"ubuntu-k3s-{v}-v4.9.38.tar" for v in VERSIONS],
+            *[f"ubuntu-k3s-{v}-v4.9.38.tar.sha256" for v in VERSIONS],
+        ]
+    )
+    (manifest_file,) = own(out, "withNewFile")
+    assert manifest_file["path"] == "manifest.json"
+    manifest = json.loads(manifest_file["contents"])
+    images = manifest["outputs"]["provider_images"]
+    assert [i["k8s_version"] for i in images] == list(VERSIONS)
+    assert all(i["doca"] == DOCA and i["verify"] == "passed" for i in images)
+    assert images[0]["tarball"]["sha256"] == digest_of("ubuntu-k3s-1.33.10-v4.9.38.tar")
+    assert manifest["outputs"]["iso"]["sha256"] == digest_of("palette-edge-installer.iso")
+    assert manifest["outputs"]["installer_image"]["ref"] == "palette-installer-image:v4.9.38"
+    assert manifest["inputs"]["canvos"]["commit"] == "c" * 40
+    assert manifest["inputs"]["secrets_provided"] == {"ubuntu_pro_key": True}
+    assert manifest["tools"]["dagger_engine"] == "v0.21.11"
+    assert manifest["tools"]["earthly_image"] == earthly.Tools().earthly_image
+
+
+async def test_a_failing_verify_stops_the_build_with_its_report() -> None:
+    bad = "localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"
+    with pytest.raises(BuildFailed) as caught:
+        await run_build(FakeEngine(failing_verify=bad))
+    message = str(caught.value)
+    assert f"canvos-doca verify {bad}: FAILED (exit code 1)" in message
+    assert "FAIL  dkms installed" in message
