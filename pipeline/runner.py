@@ -151,7 +151,7 @@ async def iso_file(run: Run) -> File:
 async def provider_container(run: Run, version: str, publish_auth: Secret | None) -> Container:
     image = await verified_provider(run, pick_version(run.spec, version))
     ctr = image.container
-    if publish_auth is not None:
+    if publish_auth is not None and run.credentials.registry_username:
         # Credentials for `publish` only; they are never part of the image.
         host = run.spec.image_registry.split("/", 1)[0]
         ctr = ctr.with_registry_auth(host, run.credentials.registry_username, publish_auth)
