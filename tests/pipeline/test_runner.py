@@ -154,3 +154,29 @@ async def test_a_failing_verify_stops_the_build_with_its_report() -> None:
     message = str(caught.value)
     assert f"canvos-doca verify {bad}: FAILED (exit code 1)" in message
     assert "FAIL  dkms installed" in message
+
+
+async def test_provider_image_carries_publish_credentials_not_in_the_image() -> None:
+    engine = FakeEngine()
+    password = dag.set_secret("registry", "pw")
+    run = make_run()
+    run = runner.Run(
+        spec=run.spec,
+        prepared=run.prepared,
+        context=run.context,
+        tools=run.tools,
+        credentials=earthly.Credentials(registry_username="ci", registry_password=password),
+    )
+    patches = engine.patches()
+    for patch in patches:
+        patch.start()
+    try:
+        ctr = await runner.provider_container(run, "1.34.6", password)
+    finally:
+        for patch in patches:
+            patch.stop()
+    assert engine.verified == ["localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"]
+    assert own(ctr, "withRegistryAuth") == [
+        {"address": "localhost:5000", "username": "ci", "secret": password}
+    ]
+    assert [name for name, _ in steps(ctr)][:2] == ["container", "import"]
