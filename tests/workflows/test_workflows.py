@@ -330,7 +330,7 @@ def test_no_dagger_command_hides_from_the_checker() -> None:
                 assert dagger_calls.dagger_commands(line), line
 
 
-def test_publish_uses_the_build_knobs_with_the_resolved_commit() -> None:
+def test_publish_uses_the_build_knobs() -> None:
     calls = [c for path, _, c in all_calls() if path.name == "build.yml" and c.steps]
     builds = [c for c in calls if c.functions[0] == "build"]
     publishes = [c for c in calls if c.functions[0] == "provider-image"]
@@ -338,10 +338,54 @@ def test_publish_uses_the_build_knobs_with_the_resolved_commit() -> None:
     for made in builds:
         mode = "config" in made.constructor_args
         twin = next(p for p in publishes if ("config" in p.constructor_args) == mode)
-        expected = {**made.constructor_args, "canvos-ref": "$commit"}
+        expected = {**made.constructor_args, "canvos-ref": "$CANVOS_PUBLISH_REF"}
         assert twin.constructor_args == expected, (made.line, twin.line)
         assert twin.functions == ["provider-image", "with-registry-auth", "publish"]
         assert twin.steps[2][1]["secret"] == "env:REGISTRY_PASSWORD"
+
+
+def pick_publish_ref(manifest: dict[str, Any], tmp_path: Path) -> tuple[int, str]:
+    if shutil.which("jq") is None:
+        (pytest.fail if in_ci() else pytest.skip)("jq not installed (.ci/run installs it)")
+    step = next(s for _, s in steps(build()) if s.get("name") == "Pick the CanvOS ref to publish")
+    (tmp_path / "out").mkdir(exist_ok=True)
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))
+    env_file = tmp_path / "github_env"
+    env_file.write_text("")
+    result = subprocess.run(
+        ["bash", "-c", step["run"]],
+        cwd=tmp_path,
+        env={**os.environ, "GITHUB_ENV": str(env_file)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode, env_file.read_text().strip()
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("ref", "commit", "published"),
+    [
+        ("v4.9.38", SHA, "v4.9.38"),  # a tag: the build's own value (cache hit)
+        (SHA, SHA, SHA),
+        ("main", SHA, SHA),  # a branch: pinned to what the build resolved
+        ("release/4.9", SHA, SHA),
+    ],
+)
+def test_publish_pins_a_moving_ref_to_the_built_commit(
+    ref: str, commit: str, published: str, tmp_path: Path
+) -> None:
+    manifest = {"inputs": {"canvos": {"ref": ref, "commit": commit}}}
+    assert pick_publish_ref(manifest, tmp_path) == (0, f"CANVOS_PUBLISH_REF={published}")
+
+
+def test_publish_refuses_a_branch_without_a_resolved_commit(tmp_path: Path) -> None:
+    manifest = {"inputs": {"canvos": {"ref": "main", "commit": ""}}}
+    code, written = pick_publish_ref(manifest, tmp_path)
+    assert code != 0 and written == ""
 
 
 # ------------------------------------------------------------ pinning, secrets
