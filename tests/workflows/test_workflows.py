@@ -262,6 +262,21 @@ def test_dagger_call_lines_use_registered_functions_and_arguments() -> None:
     assert {"build", "provider-image"} <= {c.functions[0] for c in calls}
 
 
+def test_documented_dagger_calls_use_registered_functions_and_arguments() -> None:
+    # The same check over the shell blocks of README.md and docs/, so a
+    # rename cannot leave the instructions behind either.
+    constructor, schema = dagger_calls.schema_for(registration.registration())
+    fence = re.compile(r"```(?:sh|shell|bash|console)?\n(.*?)```", re.S)
+    checked, problems = 0, []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in fence.findall(path.read_text()):
+            for call in dagger_calls.check_script(block, constructor, schema):
+                checked += 1
+                problems += [f"{path.name}: {call.line}\n  -> {p}" for p in call.problems]
+    assert checked, "the README's quick start has dagger call lines"
+    assert not problems, "\n".join(problems)
+
+
 def build_call_tokens() -> list[str]:
     for _, _, call in all_calls():
         if call.functions[:1] == ["build"]:
