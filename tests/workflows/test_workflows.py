@@ -183,6 +183,19 @@ def test_nightly_entry_is_a_valid_build_config(path: Path) -> None:
     # Everything that decides the build is in the file, not left to moving defaults.
     for key in ("canvos_ref", "os_version", "doca_version", "doca_profile", "k8s_version"):
         assert key in config, f"{path.name}: set {key} explicitly"
+    # And through the CLI, with the workflow's overrides, as a user would check it.
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pipeline.cli", "plan", "--config", str(path)),
+            *("--image-registry", "ghcr.io/acme-corp", "--image-repo", "canvos-doca"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"ghcr.io/acme-corp/canvos-doca:{resolved.k8s_distribution}-" in result.stdout
 
 
 def nightly_specs() -> dict[str, spec.BuildSpec]:
