@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (embedded shell scripts and Dockerfile text read better unwrapped)
 """Stand-in DOCA packages and a GPG-signed flat apt repository, built on the host.
 
 The packages are shaped like DOCA's where it matters to the image build:

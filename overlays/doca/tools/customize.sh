@@ -199,6 +199,9 @@ write_manifest() {
       "${CANVOS_DOCA_STATE}/doca.env"
     printf 'DKMS=%s\n' "$(awk '{printf "%s%s/%s", (NR>1?" ":""), $1, $2}' "${CANVOS_DOCA_STATE}/dkms")"
     printf 'PACKAGES=%s\n' "$(awk '{printf "%s%s", (NR>1?" ":""), $1}' "${CANVOS_DOCA_STATE}/packages")"
+    printf 'MODULES=%s\n' "$(for k in $(env_value KERNELS); do
+      find "/lib/modules/${k}/updates/dkms" -name '*.ko*' -printf '%f\n' 2>/dev/null
+    done | sed 's/\.ko.*$//' | sort -u | tr '\n' ' ' | sed 's/ $//')"
   } >"${CANVOS_DOCA_SHARE}/manifest.env"
 }
 
@@ -237,6 +240,8 @@ finalize() {
   install -m 0755 "${HOSTPREP_DIR}/canvos-doca-detect" /usr/bin/canvos-doca-detect
   print_report
   /usr/bin/canvos-doca-verify
+  # apt-mark (manifest, verify) regenerates apt's binary caches: drop them.
+  rm -f /var/cache/apt/*.bin
 }
 
 case "${1:-}" in
