@@ -524,6 +524,13 @@ def test_ci_workflow_permissions_and_timeouts() -> None:
     runs = {job: s.get("run", "") for job, s in steps(workflow)}
     assert ".ci/run" in runs["test"]
     assert "./scripts/test tests/engine" in runs["engine"]
+    # The engine tests skip unless told to run: the engine job tells them.
+    from tests.engine import test_dagger_engine
+
+    engine_env = next(s["env"] for job, s in steps(workflow) if "tests/engine" in s.get("run", ""))
+    assert engine_env[test_dagger_engine.FLAG] == "1"
+    engine_steps = [s.get("uses", "") for s in workflow["jobs"]["engine"]["steps"]]
+    assert "./.github/actions/free-disk-space" in engine_steps
 
 
 def test_build_job_frees_disk_before_dagger_and_uploads_artifacts() -> None:
