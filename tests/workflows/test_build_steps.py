@@ -152,6 +152,8 @@ def test_nightly_entry_builds_summarises_and_publishes(name: str, tmp_path: Path
     refs = canvos.provider_image_refs(resolved, "v4.9.38")
     assert [flag(p, "--address")[-1] for p in publishes] == refs
     assert refs[0].startswith("ghcr.io/acme-corp/canvos-doca:k3s-1.34.6-v4.9.38-")
+    # The pushed digests end up in the job summary.
+    assert all(f"{ref}@sha256:" in (runner.files / "summary").read_text() for ref in refs)
     moving = resolved.canvos_ref == "main"
     for argv in publishes:
         assert flag(argv, "--canvos-ref") == [COMMIT if moving else resolved.canvos_ref]
