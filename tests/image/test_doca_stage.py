@@ -522,3 +522,23 @@ def test_missing_headers_names_the_kernel(
     line = failing_build(odd_bases["noheaders"], values, tmp_path_factory, "nohdr").error_lines()[0]
     assert "linux-headers-9.9.9-nohdr-amd64" in line and "kernel 9.9.9-nohdr-amd64" in line, line
     assert "DOCA/kernel pairing" in line
+
+
+def test_proxy_build_args_are_honoured(
+    base_image: str, repos: harness.RepoServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """CanvOS passes HTTP(S)_PROXY as build args: apt must go through them."""
+    port = harness.free_port()  # nothing listens: every proxied request fails
+    proxy = f"http://127.0.0.1:{port}"
+    ctx = harness.make_context(
+        tmp_path_factory.mktemp("ctx-proxy"), harness.block_values(repo_url=repos.url())
+    )
+    result = harness.build(
+        ctx,
+        "canvos-doca-test/stage:proxy",
+        base_image,
+        proxies={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""},
+    )
+    assert result.returncode != 0
+    assert result.error_lines() == ["apt-get update failed (see the log above)"], result.log[-3000:]
+    assert f"127.0.0.1:{port}" in result.log
