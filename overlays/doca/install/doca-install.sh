@@ -66,13 +66,19 @@ dpkg-query -W -f='${Package}\n' | sort -u >"${WORK}/pkgs.initial"
 # exists, so DOCA's own dkms can never be picked, and a missing header package
 # is reported as such.
 apt_update() {
-  local out="${WORK}/apt-update.log"
+  local out="${WORK}/apt-update.log" line
   if ! apt-get update -q >"$out" 2>&1; then
     cat "$out" >&2
     check_apt_update_log "$out"
     die "apt-get update failed (see the log above)"
   fi
   check_apt_update_log "$out"
+  # apt-get update exits 0 when index files fail to download: catch that too.
+  line="$(grep -m1 -E '^(W|E): Failed to fetch' "$out" || true)"
+  if [ -n "$line" ]; then
+    cat "$out" >&2
+    die "apt-get update could not fetch the package lists (check the proxy build args and mirrors): ${line#*: }"
+  fi
 }
 check_apt_update_log() {
   local out="$1" line
