@@ -84,6 +84,14 @@ def _write_deb(pkg: Pkg, out: Path, work: Path) -> Path:
             conffiles.append(path)
     if conffiles:
         (root / "DEBIAN" / "conffiles").write_text("\n".join(conffiles) + "\n")
+    # What dpkg-gencontrol would add: the unpacked size in KiB.
+    kib = sum(
+        (f.stat().st_size + 1023) // 1024
+        for f in root.rglob("*")
+        if f.is_file() and "DEBIAN" not in f.relative_to(root).parts
+    )
+    control.insert(-1, f"Installed-Size: {max(kib, 1)}")
+    (root / "DEBIAN" / "control").write_text("\n".join(control) + "\n")
     for script, body in (("postinst", pkg.postinst), ("prerm", pkg.prerm)):
         if body:
             f = root / "DEBIAN" / script
