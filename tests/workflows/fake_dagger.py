@@ -60,6 +60,10 @@ def manifest(resolved: spec.BuildSpec, commit: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # The real CLI may read its standard input; a step must not feed it a
+    # list it still needs (e.g. `jq ... | while read ...; do dagger ...`).
+    if not sys.stdin.isatty():
+        sys.stdin.read()
     with open(os.environ["FAKE_DAGGER_LOG"], "a") as log:
         log.write(json.dumps(argv) + "\n")
     constructor, schema = dagger_calls.schema_for(registration.registration())
