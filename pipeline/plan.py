@@ -32,18 +32,8 @@ def plan_text(
     images = outputs.get("provider_images") or []
     for ref in images if isinstance(images, list) else []:
         lines.append(f"    provider image {ref}")
-    mounts = persistence.get("bind_mounts") or []
-    if isinstance(mounts, list) and mounts:
-        lines.append("  Persistent paths added (install.bind_mounts)")
-        for mount in mounts:
-            if isinstance(mount, Mapping):
-                lines.append(f"    {mount.get('path')}: {mount.get('reason')}")
-    left_out = persistence.get("left_out") or []
-    if isinstance(left_out, list) and left_out:
-        lines.append("  Requested persistent paths left out")
-        for mount in left_out:
-            if isinstance(mount, Mapping):
-                lines.append(f"    {mount.get('path')}: {mount.get('reason')}")
+    lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.get("bind_mounts"))
+    lines += _mounts("Requested persistent paths left out", persistence.get("left_out"))
     hazards = persistence.get("upgrade_hazards")
     if hazards:
         lines.append("  Upgrade hazards (DOCA files under persistent paths)")
@@ -57,6 +47,14 @@ def plan_text(
         lines.append("  Warnings")
         lines += [f"    - {w}" for w in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _mounts(title: str, mounts: object) -> list[str]:
+    """A titled list of ``path: reason`` lines, or nothing."""
+    if not isinstance(mounts, list) or not mounts:
+        return []
+    rows = [f"    {m.get('path')}: {m.get('reason')}" for m in mounts if isinstance(m, Mapping)]
+    return [f"  {title}", *rows]
 
 
 def _section(description: Mapping[str, object], key: str) -> Mapping[str, object]:
