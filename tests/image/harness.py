@@ -222,7 +222,7 @@ class RepoServer:
     root: Path
     port: int = 0
     good_key: str = ""
-    versions: tuple[str, ...] = ("3.2.1", "3.3.0")
+    versions: tuple[str, ...] = ("3.2.1", "3.3.0", "3.1.0")
     _server: http.server.ThreadingHTTPServer | None = field(default=None, repr=False)
 
     def url(self, tree: str = "good") -> str:
@@ -355,7 +355,7 @@ def make_context(
         else:
             shutil.copy2(src, air / name)
     if key_text is not None:
-        (dest / "doca" / "keys" / "doca.pub").write_text(key_text)
+        (dest / "keys" / "doca.pub").write_text(key_text)
     dockerfile = insert_block(CANVOS_HEAD, render_block(values)) + CANVOS_TAIL
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "user-data").write_text(user_data)

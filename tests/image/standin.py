@@ -37,7 +37,9 @@ PROFILES = (
     "doca-all-userspace",
 )
 KERNEL_PROFILES = {"doca-ofed", "doca-roce", "doca-networking", "doca-all"}
-OFED_FOR = {"3.2.1": "25.10-1.7.1", "3.3.0": "26.01-0.5.2"}
+OFED_FOR = {"3.2.1": "25.10-1.7.1", "3.3.0": "26.01-0.5.2", "3.1.0": "25.07-0.9.7"}
+# DOCA releases whose kernel modules do not compile against the test kernels.
+BROKEN = {"3.1.0"}
 FW_MARKER = "/var/lib/standin-fw-updater/ran"
 # The files of the stand-in packages that stay under Kairos persistent paths
 # after the stage's relocation (the hazard report must list exactly these).
@@ -153,7 +155,10 @@ def _kernel_pkgs(doca: str, ofed: str) -> list[Pkg]:
         (f"{src}/ofa-post-install.sh", post_install, 0o755),
     ]
     for name in ("mlx5_core", "mlx5_ib"):
-        files.append((f"{src}/{name}.c", _MODULE_C.format(name=name, version=short), 0o644))
+        code = _MODULE_C.format(name=name, version=short)
+        if doca in BROKEN:
+            code = '#error "stand-in: this release does not support this kernel"\n' + code
+        files.append((f"{src}/{name}.c", code, 0o644))
     dkms_pkg = Pkg(
         name="mlnx-ofed-kernel-dkms",
         version=f"{short}.OFED.{ofed.replace('-', '.')}-1",

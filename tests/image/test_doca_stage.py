@@ -400,7 +400,7 @@ def test_airgapped_local_repo_deb_with_pinned_key(
     values = harness.block_values(
         repo_url="http://127.0.0.1:9/unused",
         source="repo-deb",
-        key_file="canvos-doca/doca/keys/doca.pub",
+        key_file="canvos-doca/keys/doca.pub",
     )
     ctx = harness.make_context(
         tmp_path_factory.mktemp("ctx-deb"),
@@ -412,7 +412,7 @@ def test_airgapped_local_repo_deb_with_pinned_key(
     require_success(result, "the repo-deb build")
     m = manifest(result.tag)
     assert m["source"]["kind"] == "repo-deb"
-    assert m["source"]["key"] == "pinned key canvos-doca/doca/keys/doca.pub"
+    assert m["source"]["key"] == "pinned key canvos-doca/keys/doca.pub"
     out = sh(
         result.tag,
         "echo \"doca-host: $(dpkg-query -W -f='${db:Status-Status}' doca-host 2>/dev/null || echo none)\";"
@@ -544,3 +544,18 @@ def test_proxy_build_args_are_honoured(
     assert len(lines) == 1, result.log[-3000:]
     assert lines[0].startswith("apt-get update could not fetch the package lists"), lines
     assert f"127.0.0.1:{port}" in lines[0]
+
+
+def test_dkms_build_failure_names_module_and_kernel(
+    base_image: str,
+    repos: harness.RepoServer,
+    image_kernels: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    values = harness.block_values(repo_url=repos.url(), version="3.1.0")
+    result = failing_build(base_image, values, tmp_path_factory, "dkmsfail")
+    line = result.error_lines()[0]
+    assert line.startswith(
+        f"DKMS module mlnx-ofed-kernel/25.07 failed to build for kernel {image_kernels[1]}:"
+    ), line
+    assert "does not support this kernel" in result.log  # make.log tail shown

@@ -9,7 +9,7 @@
 #   DOCA_CONTEXT_DIR   build-context dir of the overlays (for the key path)
 # Read-only bind mounts provided by the Dockerfile block:
 #   /run/canvos-doca/install  these scripts
-#   /run/canvos-doca/keys     <context>/<dir>/doca/keys (pinned keys)
+#   /run/canvos-doca/keys     <context>/<dir>/keys (pinned keys; overlays/keys/.keep)
 #   /run/canvos-doca/airgap   <context>/<dir>/airgap (offline DOCA source)
 set -euo pipefail
 
@@ -107,9 +107,9 @@ fetch() { # URL DEST -> uses apt's own transport (proxies, CA store)
 }
 
 if [ -n "$DOCA_KEY_FILE" ]; then
-  rel="${DOCA_KEY_FILE#"${DOCA_CONTEXT_DIR}/doca/keys/"}"
+  rel="${DOCA_KEY_FILE#"${DOCA_CONTEXT_DIR}/keys/"}"
   [ "$rel" != "$DOCA_KEY_FILE" ] ||
-    die "DOCA key file '${DOCA_KEY_FILE}' must be under '${DOCA_CONTEXT_DIR}/doca/keys/' of the build context"
+    die "DOCA key file '${DOCA_KEY_FILE}' must be under '${DOCA_CONTEXT_DIR}/keys/' of the build context"
   key_src="${KEYS_MOUNT}/${rel}"
   [ -f "$key_src" ] || die "DOCA key file '${DOCA_KEY_FILE}' is missing from the build context"
   key_origin="pinned key ${DOCA_KEY_FILE}"
@@ -261,6 +261,18 @@ log "installing ${DOCA_PROFILE} ${profile_version}"
 if ! PATH="${SHIM_DIR}:${PATH}" RUN_FW_UPDATER_ONBOOT=no apt-get install "${APT_OPTS[@]}" \
   -o "DPkg::Path=${SHIM_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$DOCA_PROFILE"; then
   cleanup_guards
+  # A DKMS build that failed in a package script: name the module and kernel.
+  for src in /var/lib/dkms/*/*/source; do
+    [ -e "$src" ] || continue
+    version="$(basename "$(dirname "$src")")"
+    name="$(basename "$(dirname "$(dirname "$src")")")"
+    for k in "${targets[@]}"; do
+      if ! dkms status -m "$name" -v "$version" -k "$k" 2>/dev/null | grep -q ': installed'; then
+        find "/var/lib/dkms/${name}/${version}" -name make.log -exec tail -n 40 {} \; 1>&2 2>/dev/null || true
+        die "DKMS module ${name}/${version} failed to build for kernel ${k}: this DOCA release may not support this kernel (pin a DOCA/kernel pair that DOCA's release notes list)"
+      fi
+    done
+  done
   die "installing ${DOCA_PROFILE} ${profile_version} failed (see the apt/dkms output above)"
 fi
 cleanup_guards
@@ -297,7 +309,7 @@ while read -r name version; do
     log "DKMS: ${name}/${version} for kernel ${k}"
     if ! dkms status -m "$name" -v "$version" -k "$k" 2>/dev/null | grep -q ': installed'; then
       if ! dkms install --force -m "$name" -v "$version" -k "$k"; then
-        find "/var/lib/dkms/${name}/${version}" -name make.log -path "*${k}*" -exec tail -n 40 {} \; 2>/dev/null >&2 || true
+        find "/var/lib/dkms/${name}/${version}" -name make.log -exec tail -n 40 {} \; 1>&2 2>/dev/null || true
         die "DKMS module ${name}/${version} failed to build for kernel ${k}: this DOCA release may not support this kernel (pin a DOCA/kernel pair that DOCA's release notes list)"
       fi
     fi
