@@ -82,7 +82,7 @@ apt_update() {
 }
 check_apt_update_log() {
   local out="$1" line
-  line="$(grep -E 'NO_PUBKEY|BADSIG|EXPKEYSIG|is not signed|GPG error|signatures were invalid|[Ss]ignature' "$out" | head -n 1 || true)"
+  line="$(grep -E 'NO_PUBKEY|BADSIG|EXPKEYSIG|is not signed|GPG error|signatures were invalid|signatures couldn.t be verified' "$out" | head -n 1 || true)"
   if [ -n "$line" ]; then
     cat "$out" >&2
     die "bad signature: the DOCA repository ${repo_uri:-} is not signed by the configured key (${key_origin:-?}): ${line}"
