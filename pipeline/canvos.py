@@ -27,7 +27,7 @@ BLOCK_END = "# <<< canvos-doca: DOCA-Host stage <<<"
 # Directory of the build context that receives the project's overlays/.
 CONTEXT_DIR = "canvos-doca"
 AIRGAP_DIR = f"{CONTEXT_DIR}/airgap"
-KEY_PATH = f"{CONTEXT_DIR}/doca/keys/doca.pub"
+KEY_PATH = f"{CONTEXT_DIR}/keys/doca.pub"
 PERSISTENT_PATHS_FILE = f"{CONTEXT_DIR}/doca/persistent-paths.txt"
 FRAGMENT = "doca/Dockerfile.fragment"
 DEFAULT_USER_DATA = "user-data/user-data.yaml"
