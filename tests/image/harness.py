@@ -193,7 +193,11 @@ def base_image() -> str:
     dockerfile = BASE_DOCKERFILE.format(rootfs=rootfs)
     tag = f"canvos-doca-test/base:{_digest(dockerfile)}"
     if image_exists(tag):
-        return tag
+        if _headers_published(tag):
+            return tag
+        # Debian dropped this kernel ABI from the archive since the image was
+        # cached: rebuild it with the current kernels.
+        docker("image", "rm", "-f", tag, check=False)
     with tempfile.TemporaryDirectory(prefix="canvos-doca-base-") as tmp:
         Path(tmp, "Dockerfile").write_text(dockerfile)
         build = subprocess.run(
@@ -205,6 +209,18 @@ def base_image() -> str:
         if build.returncode != 0:
             raise RuntimeError(f"base image build failed:\n{build.stdout[-4000:]}")
     return tag
+
+
+def _headers_published(image: str) -> bool:
+    """Whether the archive still has linux-headers for the image's newest kernel."""
+    code, _ = run_in(
+        image,
+        "apt-get update -qq >/dev/null 2>&1;"
+        ' k="$(ls /lib/modules | sort -V | tail -n 1)";'
+        ' apt-cache show "linux-headers-$k" >/dev/null 2>&1',
+        network="host",
+    )
+    return code == 0
 
 
 # ------------------------------------------------------------------ repo server
