@@ -66,8 +66,9 @@ kernel_args() {
 }
 
 # ----------------------------------------------------------------- hazards
-# For every file of the DOCA packages (dpkg file lists) that lies under a
-# Kairos persistent path: a regular file is an upgrade hazard (seeded once into
+# For every file of the DOCA packages and the extra packages (dpkg file lists)
+# that lies under a Kairos persistent path: a regular file is an upgrade hazard
+# (seeded once into
 # the persistent state, then stale after an upgrade); a path that resolves
 # through a symlink into /usr is a stable link (the link itself is the only
 # persistent bit, the content is replaced with each image).
@@ -107,7 +108,7 @@ hazard_scan() { # -> writes ${CANVOS_DOCA_STATE}/hazards and .../links
         printf '%s %s %s\n' "$f" "$pkg" "$hit" >>"${CANVOS_DOCA_STATE}/hazards"
       fi
     done < <(dpkg-query -L "$pkg" 2>/dev/null)
-  done <"${CANVOS_DOCA_STATE}/packages"
+  done < <(cat "${CANVOS_DOCA_STATE}/packages" "${CANVOS_DOCA_STATE}/extra-packages")
   sort -u -o "${CANVOS_DOCA_STATE}/hazards" "${CANVOS_DOCA_STATE}/hazards"
   sort -u -k1,1 -o "${CANVOS_DOCA_STATE}/links" "${CANVOS_DOCA_STATE}/links"
 }
@@ -213,7 +214,7 @@ print_report() {
   awk '{print "  " $1 " -> " $2}' "${CANVOS_DOCA_STATE}/relocated"
   echo "stable links left under persistent paths (content lives in /usr):"
   awk '{print "  " $1 " -> " $2 "  (" $3 ")"}' "${CANVOS_DOCA_STATE}/links"
-  echo "upgrade hazards: ${n} file(s) of DOCA packages under Kairos persistent paths"
+  echo "upgrade hazards: ${n} file(s) of DOCA/extra packages under Kairos persistent paths"
   awk '{print "  " $1 "  (" $2 ", persistent: " $3 ")"}' "${CANVOS_DOCA_STATE}/hazards"
   echo "bind-mount paths created: ${DOCA_BIND_MOUNTS:-none}"
   echo "============================================================================="
