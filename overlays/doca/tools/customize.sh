@@ -68,10 +68,9 @@ kernel_args() {
 # ----------------------------------------------------------------- hazards
 # For every file of the DOCA packages and the extra packages (dpkg file lists)
 # that lies under a Kairos persistent path: a regular file is an upgrade hazard
-# (seeded once into
-# the persistent state, then stale after an upgrade); a path that resolves
-# through a symlink into /usr is a stable link (the link itself is the only
-# persistent bit, the content is replaced with each image).
+# (seeded once into the persistent state, then stale after an upgrade); a path
+# that resolves through a symlink into /usr is a stable link (the link itself
+# is the only persistent bit, the content is replaced with each image).
 hazard_scan() { # -> writes ${CANVOS_DOCA_STATE}/hazards and .../links
   local roots=() root f pkg cur rel part hit
   [ -f "$PERSISTENT_PATHS" ] || die "persistent path list ${PERSISTENT_PATHS} is missing from the build context"
