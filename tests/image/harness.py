@@ -28,6 +28,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import canvos, kairos
+
 from . import standin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,50 +78,6 @@ RUN if [ -f /etc/cos/bootargs.cfg ] && ! grep -Fq "systemd.unified_cgroup_hierar
         sed -i 's|\\(set baseCmd="[^"]*\\)"|\\1 systemd.unified_cgroup_hierarchy=1"|' /etc/cos/bootargs.cfg; \\
     fi
 """
-
-FALLBACK_PERSISTENT_PATHS = [
-    "/etc/cni",
-    "/etc/init.d",
-    "/etc/iscsi",
-    "/etc/k0s",
-    "/etc/kubernetes",
-    "/etc/modprobe.d",
-    "/etc/pwx",
-    "/etc/rancher",
-    "/etc/runlevels",
-    "/etc/ssh",
-    "/etc/ssl/certs",
-    "/etc/sysconfig",
-    "/etc/systemd",
-    "/etc/zfs",
-    "/home",
-    "/opt",
-    "/root",
-    "/usr/libexec",
-    "/var/cores",
-    "/var/lib/ca-certificates",
-    "/var/lib/cni",
-    "/var/lib/containerd",
-    "/var/lib/calico",
-    "/var/lib/dbus",
-    "/var/lib/etcd",
-    "/var/lib/extensions",
-    "/var/lib/confexts",
-    "/var/lib/k0s",
-    "/var/lib/kubelet",
-    "/var/lib/longhorn",
-    "/var/lib/osd",
-    "/var/lib/rancher",
-    "/var/lib/rook",
-    "/var/lib/tailscale",
-    "/var/lib/wicked",
-    "/var/lib/kairos",
-    "/var/log",
-    "/snap",
-    "/var/snap",
-    "/var/lib/snapd",
-    "/usr/local",
-]
 
 
 def docker_env() -> dict[str, str]:
@@ -300,25 +258,16 @@ def free_port() -> int:
 
 
 def render_block(values: Mapping[str, str]) -> str:
-    from pipeline import canvos
-
     template = (OVERLAYS / "doca" / "Dockerfile.fragment").read_text()
     return canvos.render_doca_block(template, values)
 
 
 def insert_block(dockerfile: str, block: str) -> str:
-    from pipeline import canvos
-
     return canvos.insert_block(dockerfile, block)
 
 
 def persistent_paths() -> list[str]:
-    try:
-        from pipeline import kairos
-
-        return list(kairos.persistent_paths("ubuntu"))
-    except (ImportError, AttributeError, TypeError):
-        return list(FALLBACK_PERSISTENT_PATHS)
+    return list(kairos.persistent_paths("ubuntu"))
 
 
 def block_values(

@@ -27,16 +27,11 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-PROFILES = (
-    "doca-ofed",
-    "doca-roce",
-    "doca-networking",
-    "doca-all",
-    "doca-ofed-userspace",
-    "doca-networking-userspace",
-    "doca-all-userspace",
-)
-KERNEL_PROFILES = {"doca-ofed", "doca-roce", "doca-networking", "doca-all"}
+from pipeline import doca
+
+# The stand-in repo ships every profile the spec accepts.
+PROFILES = doca.PROFILES
+KERNEL_PROFILES = doca.KERNEL_PROFILES
 OFED_FOR = {"3.2.1": "25.10-1.7.1", "3.3.0": "26.01-0.5.2", "3.1.0": "25.07-0.9.7"}
 # DOCA releases whose kernel modules do not compile against the test kernels.
 BROKEN = {"3.1.0"}
