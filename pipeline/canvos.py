@@ -232,9 +232,9 @@ def check_tree(spec: BuildSpec, earthfile: str, k8s_versions_json: str | None) -
 
 def provider_image_refs(spec: BuildSpec, pe_version: str) -> list[str]:
     """The references CanvOS's Earthfile tags the provider images with."""
-    tag_suffix = f"{pe_version}-{spec.custom_tag}" if spec.custom_tag else pe_version
+    tag = image_tag(spec, pe_version)
     return [
-        f"{spec.image_registry}/{image_repo(spec)}:{spec.k8s_distribution}-{version}-{tag_suffix}"
+        f"{spec.image_registry}/{image_repo(spec)}:{spec.k8s_distribution}-{version}-{tag}"
         for version in spec.k8s_version
     ]
 

@@ -351,6 +351,14 @@ enable_unit() { # UNIT
 mkdir -p "$CANVOS_DOCA_STATE" "$CANVOS_DOCA_RELOCATED"
 : >"${CANVOS_DOCA_STATE}/relocated"
 relocated() { printf '%s %s\n' "$1" "$2" >>"${CANVOS_DOCA_STATE}/relocated"; }
+# Move a file or directory under /usr and leave one stable link in its place.
+move_behind_link() {
+  local dest="${CANVOS_DOCA_RELOCATED}$1"
+  mkdir -p "$(dirname "$dest")"
+  mv "$1" "$dest"
+  ln -s "$dest" "$1"
+  relocated "$1" "$dest"
+}
 
 xargs -r dpkg-query -L <"${WORK}/doca.pkgs" 2>/dev/null | sort -u >"${WORK}/doca.files"
 # Units first (so the enablement link below points at the /usr/lib copy).
@@ -373,11 +381,7 @@ while read -r f; do
       ;;
     /etc/init.d/*)
       if [ -f "$f" ] && [ ! -L "$f" ]; then
-        dest="${CANVOS_DOCA_RELOCATED}${f}"
-        mkdir -p "$(dirname "$dest")"
-        mv "$f" "$dest"
-        ln -s "$dest" "$f"
-        relocated "$f" "$dest"
+        move_behind_link "$f"
       fi
       ;;
   esac
@@ -386,11 +390,7 @@ done <"${WORK}/doca.files"
 # and stay reachable through one stable link.
 grep -E '^/opt/[^/]+$' "${WORK}/doca.files" | while read -r d; do
   if [ -d "$d" ] && [ ! -L "$d" ]; then
-    dest="${CANVOS_DOCA_RELOCATED}${d}"
-    mkdir -p "$(dirname "$dest")"
-    mv "$d" "$dest"
-    ln -s "$dest" "$d"
-    relocated "$d" "$dest"
+    move_behind_link "$d"
   fi
 done
 
