@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from pipeline import canvos, doca, kairos
+from pipeline import canvos, doca, facts, kairos
 from pipeline.errors import InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec, as_dict
 
@@ -80,6 +80,7 @@ def prepare(
         ".arg": canvos.arg_file(spec),
         "user-data": kairos.merge_user_data(user_text, mount_paths, spec.os_distribution),
         canvos.PERSISTENT_PATHS_FILE: "\n".join(persistent) + "\n",
+        canvos.FACTS_FILE: facts.shell_env(),
         f"{canvos.AIRGAP_DIR}/.keep": "",
         canvos.DESCRIPTION_FILE: json.dumps(description, indent=2, sort_keys=True) + "\n",
     }

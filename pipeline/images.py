@@ -7,19 +7,11 @@ different Earthly or Docker never reuses another version's state.
 
 from __future__ import annotations
 
-# CanvOS's earthly.sh pins EARTHLY_VERSION=v0.8.15 (checked on tags v4.5.15 and
-# v4.9.38 and on main, 2026-11). Upstream Earthly is no longer maintained, so
-# the tag is frozen. Spectro mirrors the same image at EARTHLY_MIRROR.
-EARTHLY_VERSION = "v0.8.15"
-EARTHLY_IMAGE = f"earthly/earthly:{EARTHLY_VERSION}"
-EARTHLY_MIRROR = (
-    f"us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:{EARTHLY_VERSION}"
-)
+from pipeline import facts
 
-# Docker daemon that receives Earthly's SAVE IMAGE output. Docker >= 25 writes
-# OCI image layouts with `docker save`, which Dagger's Container.import_ reads.
-DOCKER_VERSION = "27.5.1"
-DIND_IMAGE = f"docker:{DOCKER_VERSION}-dind"
+# Pins and their sources: pipeline/resources/facts.toml [images].
+EARTHLY_IMAGE = facts.EARTHLY_IMAGE
+DIND_IMAGE = facts.DIND_IMAGE
 
 
 def version_of(image: str) -> str:

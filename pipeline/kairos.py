@@ -28,80 +28,20 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pipeline import doca
+from pipeline import doca, facts
 from pipeline.errors import InvalidInput, Problem, raise_if
 
 # ----------------------------------------------------------------- the model
 #
-# Source: kairos-io/kairos-init pkg/bundled/cloudconfigs/00_rootfs.yaml (the
-# active/passive layout) and 01_extra_binds.yaml, both written into images as
-# /system/oem/. CanvOS main pins KAIROS_INIT_VERSION=v0.17.1 (its base images
-# are tagged with the kairos-init version). CanvOS v4.9.38 pins Kairos
-# KAIROS_VERSION=v4.0.4 base images; the nearest tagged Kairos release, v4.0.3,
-# builds with kairos-init v0.8.4. Both path lists are identical in every
-# kairos-init tag from v0.8.0 through v0.17.3 (checked), so one list serves both.
-KAIROS_INIT_VERSION = "v0.17.1"
-KAIROS_DATA_SOURCE = (
-    f"kairos-io/kairos-init {KAIROS_INIT_VERSION}: pkg/bundled/cloudconfigs/00_rootfs.yaml, "
-    "01_extra_binds.yaml (same lists in v0.8.0..v0.17.3)"
-)
-
-PERSISTENT_PARTITION = "/usr/local"
-
-RW_PATHS: tuple[str, ...] = ("/var", "/etc", "/srv")
-
-PERSISTENT_STATE_PATHS: tuple[str, ...] = (
-    "/etc/cni",
-    "/etc/init.d",
-    "/etc/iscsi",
-    "/etc/k0s",
-    "/etc/kubernetes",
-    "/etc/modprobe.d",
-    "/etc/pwx",
-    "/etc/rancher",
-    "/etc/runlevels",
-    "/etc/ssh",
-    "/etc/ssl/certs",
-    "/etc/sysconfig",
-    "/etc/systemd",
-    "/etc/zfs",
-    "/home",
-    "/opt",
-    "/root",
-    "/usr/libexec",
-    "/var/cores",
-    "/var/lib/ca-certificates",
-    "/var/lib/cni",
-    "/var/lib/containerd",
-    "/var/lib/calico",
-    "/var/lib/dbus",
-    "/var/lib/etcd",
-    "/var/lib/extensions",
-    "/var/lib/confexts",
-    "/var/lib/k0s",
-    "/var/lib/kubelet",
-    "/var/lib/longhorn",
-    "/var/lib/osd",
-    "/var/lib/rancher",
-    "/var/lib/rook",
-    "/var/lib/tailscale",
-    "/var/lib/wicked",
-    "/var/lib/kairos",
-    "/var/log",
-)
-
-# 01_extra_binds.yaml: only_os "Ubuntu.*|Debian.*".
-UBUNTU_EXTRA_BINDS: tuple[str, ...] = ("/snap", "/var/snap", "/var/lib/snapd")
-# 01_extra_binds.yaml: only_os Red Hat/CentOS/Fedora/Rocky/Alma/Oracle/SLES/openSUSE.
-RPM_EXTRA_BINDS: tuple[str, ...] = ("/usr/share/pki/trust", "/usr/share/pki/trust/anchors")
-
+# Sources and versions: pipeline/resources/facts.toml [kairos].
+KAIROS_INIT_VERSION = facts.KAIROS_INIT_VERSION
+PERSISTENT_PARTITION = facts.KAIROS_PERSISTENT_PARTITION
+RW_PATHS = facts.KAIROS_RW_PATHS
+PERSISTENT_STATE_PATHS = facts.KAIROS_PERSISTENT_STATE_PATHS
 # CanvOS OS_DISTRIBUTION -> the distribution-specific extra binds.
-EXTRA_BINDS: dict[str, tuple[str, ...]] = {
-    "ubuntu": UBUNTU_EXTRA_BINDS,
-    "opensuse-leap": RPM_EXTRA_BINDS,
-    "rhel": RPM_EXTRA_BINDS,
-    "sles": RPM_EXTRA_BINDS,
-}
+EXTRA_BINDS = facts.KAIROS_EXTRA_BINDS
+UBUNTU_EXTRA_BINDS = EXTRA_BINDS["ubuntu"]
+RPM_EXTRA_BINDS = EXTRA_BINDS["rhel"]
 
 
 @dataclass(frozen=True)
@@ -120,13 +60,11 @@ class BindMountPlan:
     dropped: tuple[BindMount, ...]
 
 
-# Profiles that ship OVS-DOCA (openvswitch-switch from the DOCA repo). The
-# userspace variants drop only kernel modules; ovsdb-server and ovs-vswitchd
-# are userspace, so the same state applies. An unused bind mount costs one
-# empty directory; a missing one silently loses bridges and ports at reboot.
-OVS_PROFILES: frozenset[str] = frozenset(
-    {"doca-networking", "doca-all", "doca-networking-userspace", "doca-all-userspace"}
-)
+# Profiles that ship OVS-DOCA (facts.toml ovs_state). The userspace variants
+# drop only kernel modules; ovsdb-server and ovs-vswitchd are userspace, so the
+# same state applies. An unused bind mount costs one empty directory; a missing
+# one silently loses bridges and ports at reboot.
+OVS_PROFILES: frozenset[str] = frozenset(p.name for p in facts.DOCA_PROFILES if p.ovs_state)
 
 # Debian/Ubuntu openvswitch-switch keeps the database in /var/lib/openvswitch
 # and links /etc/openvswitch/conf.db to it (postinst, checked on Debian

@@ -17,17 +17,15 @@ from typing import Any
 
 import yaml
 
-from pipeline import doca, kairos
+from pipeline import doca, facts, kairos
 from pipeline.errors import InvalidInput, Problem
 
-DEFAULT_CANVOS_URL = "https://github.com/spectrocloud/CanvOS.git"
-# Newest stable CanvOS tag whose Earthfile pins a matching PE_VERSION (2026-08-20).
-DEFAULT_CANVOS_REF = "v4.9.38"
-# In k8s_version.json of v4.9.38 for k3s, kubeadm, kubeadm-fips and rke2.
-DEFAULT_K8S_VERSION = "1.34.6"
+DEFAULT_CANVOS_URL = facts.CANVOS_DEFAULT_URL
+DEFAULT_CANVOS_REF = facts.CANVOS_DEFAULT_REF
+DEFAULT_K8S_VERSION = facts.CANVOS_DEFAULT_K8S_VERSION
 
-K8S_DISTRIBUTIONS = ("k3s", "rke2", "kubeadm", "kubeadm-fips", "nodeadm", "canonical")
-ARCHES = ("amd64", "arm64")
+K8S_DISTRIBUTIONS = facts.CANVOS_K8S_DISTRIBUTIONS
+ARCHES = facts.CANVOS_ARCHES
 NVIDIA_DRIVER_TYPES = ("", "open", "proprietary")
 
 

@@ -48,10 +48,10 @@ def execs(ctr: Container) -> list[dict[str, object]]:
 
 
 def test_images_are_pinned_exact_tags() -> None:
-    for image in (images.EARTHLY_IMAGE, images.DIND_IMAGE, images.EARTHLY_MIRROR):
+    for image in (images.EARTHLY_IMAGE, images.DIND_IMAGE):
         tag = images.version_of(image)
         assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), image
-    assert f"earthly/earthly:{images.EARTHLY_VERSION}" == images.EARTHLY_IMAGE
+    assert images.EARTHLY_IMAGE.startswith("earthly/earthly:")
     assert images.DIND_IMAGE.endswith("-dind")
 
 
@@ -61,13 +61,15 @@ def test_chains_pull_only_the_pinned_images() -> None:
     assert pulled == {images.EARTHLY_IMAGE, images.DIND_IMAGE}
 
 
+# Spectro Cloud's mirror of the pinned Earthly image.
+EARTHLY_MIRROR = "us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:v0.8.15"
+
+
 def test_tool_images_can_be_overridden_for_mirrors() -> None:
-    tools = earthly.Tools(
-        earthly_image=images.EARTHLY_MIRROR, dind_image="mirror/docker:27.5.1-dind"
-    )
+    tools = earthly.Tools(earthly_image=EARTHLY_MIRROR, dind_image="mirror/docker:27.5.1-dind")
     ctr = earthly.iso(context(), SPEC, tools)
     assert {a["address"] for a in named(ctr, "from")} == {
-        images.EARTHLY_MIRROR,
+        EARTHLY_MIRROR,
         "mirror/docker:27.5.1-dind",
     }
 
@@ -104,8 +106,8 @@ def test_state_lives_on_locked_versioned_cache_volumes() -> None:
         assert args["sharing"] == CacheSharingMode.LOCKED.value
     keys = {path: own(args["cache"], "cacheVolume")[0]["key"] for path, args in mounts.items()}
     assert keys == {
-        "/tmp/earthly": f"canvos-doca-earthly-{images.EARTHLY_VERSION}-amd64",
-        "/var/lib/docker": f"canvos-doca-docker-{images.DOCKER_VERSION}-dind-amd64",
+        "/tmp/earthly": f"canvos-doca-earthly-{images.version_of(images.EARTHLY_IMAGE)}-amd64",
+        "/var/lib/docker": f"canvos-doca-docker-{images.version_of(images.DIND_IMAGE)}-amd64",
     }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import doca, kairos
+from pipeline import doca, facts, kairos
 from pipeline.errors import InvalidInput, Problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,8 +31,8 @@ def parse(text: str) -> object:
 
 def test_data_source_is_recorded() -> None:
     assert kairos.KAIROS_INIT_VERSION == "v0.17.1"
-    assert "v0.17.1" in kairos.KAIROS_DATA_SOURCE
-    assert "00_rootfs.yaml" in kairos.KAIROS_DATA_SOURCE
+    assert "v0.17.1" in facts.KAIROS_SOURCE
+    assert "00_rootfs.yaml" in facts.KAIROS_SOURCE
 
 
 def test_path_lists_are_clean() -> None:
