@@ -71,6 +71,6 @@ def stage(
         bind_mounts=DEFAULT_BIND_MOUNTS,
     )
     ctx = harness.make_context(tmp_path_factory.mktemp("ctx-default"), values)
-    result = harness.build(ctx, "canvos-doca-test/stage:default", base_image)
+    result = harness.build(ctx, harness.stage_tag("default"), base_image)
     require_success(result, "the default DOCA stage build")
     return Stage(image=result.tag, result=result, ctx=ctx, values=values)

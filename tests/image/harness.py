@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import canvos, kairos
+from pipeline import canvos, facts, kairos
 
 from . import standin
 
@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "overlays"
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 SUITE = "bookworm"
+# Tag namespace of the stage images a test run builds; set CANVOS_DOCA_TEST_PREFIX
+# to keep concurrent runs (e.g. two checkouts) from replacing each other's tags.
+PREFIX = os.environ.get("CANVOS_DOCA_TEST_PREFIX", "canvos-doca-test")
 MIRROR = "http://deb.debian.org/debian"
 
 BASE_DOCKERFILE = """\
@@ -114,6 +117,11 @@ def engine_problem() -> str | None:
     if proc.returncode != 0:
         return f"no Docker engine answers: {proc.stderr.strip()[:200]}"
     return None
+
+
+def stage_tag(name: str) -> str:
+    """The tag of a stage image this run builds, e.g. ``canvos-doca-test/stage:default``."""
+    return f"{PREFIX}/stage:{name}"
 
 
 def image_exists(tag: str) -> bool:
@@ -311,6 +319,7 @@ def make_context(
         OVERLAYS, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md")
     )
     (dest / "doca" / "persistent-paths.txt").write_text("\n".join(persistent_paths()) + "\n")
+    (dest / "doca" / "facts.env").write_text(facts.shell_env())
     air = dest / "airgap"
     air.mkdir(exist_ok=True)
     (air / ".keep").write_text("")

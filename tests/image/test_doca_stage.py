@@ -354,7 +354,7 @@ def test_unrelated_context_changes_rerun_no_stage_step(stage: Stage, base_image:
     (stage.ctx / "Earthfile").write_text("VERSION 0.6\n# changed\n")
     (stage.ctx / "canvos-doca" / "user-data").mkdir(exist_ok=True)
     (stage.ctx / "canvos-doca" / "user-data" / "user-data.yaml").write_text("#cloud-config\n")
-    result = harness.build(stage.ctx, "canvos-doca-test/stage:rebuild", base_image)
+    result = harness.build(stage.ctx, harness.stage_tag("rebuild"), base_image)
     require_success(result, "the rebuild")
     for needle in ("doca-install.sh", "customize.sh extra-packages", "customize.sh finalize"):
         assert result.step_states(needle) == ["CACHED"], (needle, result.log[-3000:])
@@ -365,7 +365,7 @@ def test_cheap_inputs_do_not_rerun_the_doca_install(
 ) -> None:
     values = {**stage.values, "KERNEL_ARGS": "iommu=pt", "BIND_MOUNTS": "/var/lib/other"}
     ctx = harness.make_context(tmp_path_factory.mktemp("ctx-cheap"), values)
-    result = harness.build(ctx, "canvos-doca-test/stage:cheap", base_image)
+    result = harness.build(ctx, harness.stage_tag("cheap"), base_image)
     require_success(result, "the build with other kernel args and bind mounts")
     assert result.step_states("doca-install.sh") == ["CACHED"]
     assert result.step_states("customize.sh extra-packages") == ["CACHED"]
@@ -381,7 +381,7 @@ def test_changing_the_doca_version_reruns_the_install(
 ) -> None:
     values = {**stage.values, "DOCA_VERSION": "3.3.0"}
     ctx = harness.make_context(tmp_path_factory.mktemp("ctx-330"), values)
-    result = harness.build(ctx, "canvos-doca-test/stage:330", base_image)
+    result = harness.build(ctx, harness.stage_tag("330"), base_image)
     require_success(result, "the DOCA 3.3.0 build")
     assert result.step_states("doca-install.sh") == ["RAN"]
     m = manifest(result.tag)
@@ -408,7 +408,7 @@ def test_airgapped_local_repo_deb_with_pinned_key(
         airgap={deb.name: deb},
         key_text=repos.good_key,
     )
-    result = harness.build(ctx, "canvos-doca-test/stage:repo-deb", base_image)
+    result = harness.build(ctx, harness.stage_tag("repo-deb"), base_image)
     require_success(result, "the repo-deb build")
     m = manifest(result.tag)
     assert m["source"]["kind"] == "repo-deb"
@@ -433,7 +433,7 @@ def test_airgapped_repo_dir_networking_profile(
         values,
         airgap={".": repos.repo_dir("3.2.1")},
     )
-    result = harness.build(ctx, "canvos-doca-test/stage:repo-dir", base_image)
+    result = harness.build(ctx, harness.stage_tag("repo-dir"), base_image)
     require_success(result, "the repo-dir build")
     m = manifest(result.tag)
     assert m["source"]["kind"] == "repo-dir"
@@ -448,7 +448,7 @@ def failing_build(
     base: str, values: dict[str, str], tmp: pytest.TempPathFactory, name: str
 ) -> harness.BuildResult:
     ctx = harness.make_context(tmp.mktemp(f"ctx-{name}"), values)
-    result = harness.build(ctx, f"canvos-doca-test/stage:{name}", base)
+    result = harness.build(ctx, harness.stage_tag(name), base)
     assert result.returncode != 0, f"{name} build unexpectedly passed"
     assert len(result.error_lines()) == 1, result.log[-4000:]
     return result
@@ -501,7 +501,7 @@ def odd_bases(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         (d / "Dockerfile").write_text(
             f'FROM {base_image}\nRUN cp --remove-destination "$(readlink -f /etc/os-release)" /etc/os-release && {run}\n'
         )
-        tag = f"canvos-doca-test/base-{name}:latest"
+        tag = f"{harness.PREFIX}/base-{name}:latest"
         harness.docker("build", "-t", tag, str(d))
         tags[name] = tag
     return tags
@@ -535,7 +535,7 @@ def test_proxy_build_args_are_honoured(
     )
     result = harness.build(
         ctx,
-        "canvos-doca-test/stage:proxy",
+        harness.stage_tag("proxy"),
         base_image,
         proxies={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""},
     )
