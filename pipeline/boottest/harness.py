@@ -1,0 +1,337 @@
+"""The harness: runs the VM, watches its serial console, writes the report.
+
+``run`` does the whole test:
+
+1. **install run**: the installer ISO and a blank disk; QEMU runs with
+   ``-no-reboot``, so the installer's power-off (or reboot) ends it.
+2. **boot run**: the installed disk alone; the guest reports once per boot,
+   reboots after the first report and powers off after the second.
+3. **verdict** (``verdict.judge``); ``report.json`` and ``serial.log`` go to
+   the output directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .protocol import BOOTS, Block, BootReport, Expectation, SerialParser, parse_report
+from .qemu import (
+    ACCELERATORS,
+    KVM_DEVICE,
+    Machine,
+    Media,
+    choose_accelerator,
+    qemu_command,
+    timeouts,
+)
+from .verdict import Phase, judge, summary
+
+REPORT_SCHEMA = 1
+REPORT_FILE = "report.json"
+SERIAL_LOG = "serial.log"
+HEARTBEAT_S = 60.0
+
+Log = Callable[[str], None]
+
+
+def stderr_log(message: str) -> None:
+    print(f"boot-test: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one boot test needs; JSON round-trips (``to_json``/``from_json``)."""
+
+    machine: Machine
+    install: Media
+    boot: Media
+    expectation: Expectation
+    # Minutes the whole test may take with KVM; under software emulation
+    # (TCG) they are multiplied by tcg_factor.
+    timeout_minutes: float
+    tcg_factor: float
+    accelerator: str = "auto"
+    # After the last report: how long the guest may take to power off.
+    shutdown_grace_s: float = 120.0
+    # Recorded in the report (e.g. the container image that ran QEMU).
+    tools: Mapping[str, str] = field(default_factory=dict)
+    # Packages whose installed versions go into the report (dpkg-query).
+    packages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator {self.accelerator!r} not in {ACCELERATORS}")
+        if self.timeout_minutes <= 0 or self.tcg_factor < 1:
+            raise ValueError("timeout_minutes must be > 0 and tcg_factor >= 1")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        data = json.loads(text)
+        expectation = data["expectation"]
+        return cls(
+            machine=Machine(**data["machine"]),
+            install=Media(**data["install"]),
+            boot=Media(**data["boot"]),
+            expectation=Expectation(
+                **{
+                    **expectation,
+                    "paths": tuple(expectation["paths"]),
+                    "kernel_args": tuple(expectation["kernel_args"]),
+                }
+            ),
+            timeout_minutes=float(data["timeout_minutes"]),
+            accelerator=data["accelerator"],
+            tcg_factor=float(data["tcg_factor"]),
+            shutdown_grace_s=float(data["shutdown_grace_s"]),
+            tools=dict(data.get("tools", {})),
+            packages=tuple(data.get("packages", ())),
+        )
+
+
+# ------------------------------------------------------------------ VM supervisor
+
+
+@dataclass
+class _VmRun:
+    phase: Phase
+    blocks: list[Block]
+
+
+def supervise(
+    argv: Sequence[str],
+    serial: IO[bytes],
+    *,
+    deadline_s: float,
+    expect_blocks: int = 0,
+    shutdown_s: float = 0.0,
+    log: Log = stderr_log,
+    name: str = "vm",
+) -> _VmRun:
+    """Run QEMU, copy its serial output to ``serial``, collect report blocks.
+
+    ``expect_blocks == 0`` (install run): QEMU must exit within ``deadline_s``
+    (status ``powered-off``). Otherwise each block must arrive within
+    ``deadline_s`` of the start or of the previous block (status ``reported``
+    once all arrived); QEMU then gets ``shutdown_s`` to exit. A VM that misses
+    a deadline is killed (``timeout``); one that exits early is ``exited``;
+    QEMU failing is ``error``.
+    """
+    started = time.monotonic()
+    parser = SerialParser()
+    blocks: list[Block] = []
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        return _VmRun(Phase("error", 0.0, f"cannot start {argv[0]}: {exc}"), blocks)
+    assert proc.stdout is not None and proc.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ, "serial")
+    selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    stderr = bytearray()
+    received = 0
+    deadline = started + deadline_s
+    next_beat = started + HEARTBEAT_S
+    timed_out = False
+    try:
+        while selector.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if now >= next_beat:
+                log(f"{name}: {now - started:.0f} s, {received} bytes of serial output")
+                next_beat = now + HEARTBEAT_S
+            for key, _ in selector.select(timeout=min(1.0, deadline - now)):
+                stream = proc.stdout if key.data == "serial" else proc.stderr
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    selector.unregister(stream)
+                elif key.data == "stderr":
+                    stderr += chunk
+                else:
+                    received += len(chunk)
+                    serial.write(chunk)
+                    serial.flush()
+                    for block in parser.feed(chunk):
+                        blocks.append(block)
+                        log(f"{name}: report block {len(blocks)} after {now - started:.0f} s")
+                        if not expect_blocks:
+                            continue
+                        wait = shutdown_s if len(blocks) >= expect_blocks else deadline_s
+                        deadline = time.monotonic() + wait
+        blocks += parser.finish()
+        if not timed_out:
+            # Both streams closed: QEMU is exiting.
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+    finally:
+        selector.close()
+        if proc.poll() is None:
+            _kill(proc)
+            log(f"{name}: stopped the VM after {time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
+    reported = bool(expect_blocks) and len(blocks) >= expect_blocks
+    if reported:
+        detail = (
+            f"did not power off within {shutdown_s:.0f} s of the last report; stopped"
+            if timed_out
+            else "then powered off"
+        )
+        return _VmRun(Phase("reported", seconds, detail, proc.returncode), blocks)
+    if timed_out:
+        waited = f"report block {len(blocks) + 1}" if expect_blocks else "the VM to power off"
+        detail = f"waited {deadline_s:.0f} s for {waited}; VM killed"
+        return _VmRun(Phase("timeout", seconds, detail), blocks)
+    code = proc.returncode
+    if code != 0:
+        qemu_error = stderr.decode("utf-8", "replace").strip()[-2000:]
+        return _VmRun(Phase("error", seconds, qemu_error or f"QEMU exit code {code}", code), blocks)
+    if expect_blocks:
+        detail = f"the VM powered off after {len(blocks)} of {expect_blocks} report(s)"
+        return _VmRun(Phase("exited", seconds, detail, code), blocks)
+    return _VmRun(Phase("powered-off", seconds, "", code), blocks)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------ run
+
+
+def _versions(config: RunConfig) -> dict[str, str]:
+    found = dict(config.tools)
+    try:
+        out = subprocess.run(
+            [config.machine.qemu, "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        found["qemu"] = out.splitlines()[0] if out else ""
+    except OSError as exc:
+        found["qemu"] = f"not runnable: {exc}"
+    if config.packages and shutil.which("dpkg-query"):
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Package}=${Version}\\n", *config.packages],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for line in out.splitlines():
+            package, _, version = line.partition("=")
+            found[package] = version
+    return found
+
+
+def blank_disk(machine: Machine) -> None:
+    """(Re)create the virtual disk: sparse, all zeros, ``disk_gib`` GiB."""
+    disk = Path(machine.disk)
+    disk.parent.mkdir(parents=True, exist_ok=True)
+    with disk.open("wb") as handle:
+        handle.truncate(machine.disk_gib * 1024**3)
+
+
+def run(
+    config: RunConfig, out_dir: Path, *, kvm_device: str = KVM_DEVICE, log: Log = stderr_log
+) -> dict[str, Any]:
+    """Install, boot twice, judge. Writes ``report.json`` and ``serial.log`` to
+    ``out_dir`` and returns the report (``report["passed"]``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accelerator, warning = choose_accelerator(config.accelerator, kvm_device)
+    warnings = [warning] if warning else []
+    for text in warnings:
+        log(f"WARNING: {text}")
+    limits = timeouts(
+        config.timeout_minutes, accelerator, config.tcg_factor, config.shutdown_grace_s
+    )
+    machine = config.machine
+    blank_disk(machine)
+    vars_file = ""
+    if machine.firmware_vars:
+        vars_file = str(Path(machine.disk).with_name("uefi-vars.fd"))
+        shutil.copyfile(machine.firmware_vars, vars_file)
+    install_argv = qemu_command(
+        machine, config.install, accelerator, vars_file=vars_file, no_reboot=True
+    )
+    boot_argv = qemu_command(machine, config.boot, accelerator, vars_file=vars_file)
+    log(
+        f"{accelerator.upper()}, {machine.cpus} CPUs, {machine.memory_mib} MiB; limits: "
+        f"install {limits.install_s / 60:.0f} min, each boot {limits.boot_s / 60:.0f} min"
+    )
+    reports: list[BootReport] = []
+    boot_phase: Phase | None = None
+    stray = 0
+    with (out_dir / SERIAL_LOG).open("wb") as serial:
+        log("install run: booting the installer")
+        serial.write(b"\n### canvos-doca boot-test: install run\n")
+        installed = supervise(
+            install_argv, serial, deadline_s=limits.install_s, log=log, name="install run"
+        )
+        install_phase = installed.phase
+        # The guest script reports only on an installed system; a block from
+        # the installer would mean the gate failed: keep it out of the verdict.
+        stray = len(installed.blocks)
+        log(f"install run: {install_phase.status} after {install_phase.seconds:.0f} s")
+        if install_phase.status == "powered-off":
+            log("boot run: booting the installed disk")
+            serial.write(b"\n### canvos-doca boot-test: boot run\n")
+            booted = supervise(
+                boot_argv,
+                serial,
+                deadline_s=limits.boot_s,
+                expect_blocks=BOOTS,
+                shutdown_s=limits.shutdown_s,
+                log=log,
+                name="boot run",
+            )
+            boot_phase = booted.phase
+            reports = [parse_report(block) for block in booted.blocks[:BOOTS]]
+            log(f"boot run: {boot_phase.status} after {boot_phase.seconds:.0f} s")
+    if stray:
+        warnings.append(f"{stray} report block(s) came from the installer boot and were ignored")
+    checks = judge(install_phase, boot_phase, reports, config.expectation)
+    report = {
+        "schema": REPORT_SCHEMA,
+        "passed": all(c.passed for c in checks),
+        "accelerator": accelerator,
+        "warnings": warnings,
+        "timeouts_s": dataclasses.asdict(limits),
+        "machine": {"memory_mib": machine.memory_mib, "cpus": machine.cpus},
+        "expectation": dataclasses.asdict(config.expectation),
+        "phases": {
+            "install": dataclasses.asdict(install_phase),
+            "boot": dataclasses.asdict(boot_phase) if boot_phase else None,
+        },
+        "boots": [dataclasses.asdict(r) for r in reports],
+        "checks": [dataclasses.asdict(c) for c in checks],
+        "tools": _versions(config),
+        "commands": {"install": install_argv, "boot": boot_argv},
+        "serial_log": SERIAL_LOG,
+    }
+    partial = out_dir / f".{REPORT_FILE}.tmp"
+    partial.write_text(json.dumps(report, indent=2) + "\n")
+    partial.replace(out_dir / REPORT_FILE)
+    for line in summary(report).splitlines():
+        log(line)
+    return report
