@@ -40,6 +40,7 @@ UNIT = "canvos-doca-boot-test"
 # CanvOS's installer grub.cfg, console=ttyS0,115200n8).
 KAIROS_GUEST = GuestCommands(
     console="/dev/ttyS0",
+    run_dir=GUEST_DIR,
     require=facts.KAIROS_ACTIVE_SENTINEL,
     wait="systemctl is-system-running --wait",
     wait_timeout_s=900,

@@ -45,16 +45,15 @@ DEFAULT_MEMORY_MIB = 8192
 DEFAULT_CPUS = 4
 DISK_GIB = 100
 
-# Installs what the image lacks (a mirror image with everything in it skips apt).
+# Installs the boot-test packages when the image lacks a tool (an image that
+# has them all, e.g. a mirror's, skips apt). Env: PACKAGES, OVMF_CODE.
 INSTALL_TOOLS = """\
 set -eu
-need=""
-command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
-[ -f "$OVMF_CODE" ] || need="$need ovmf"
-command -v python3 >/dev/null 2>&1 || need="$need python3"
-if [ -n "$need" ]; then
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ] ||
+  ! command -v python3 >/dev/null 2>&1; then
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need
+  # shellcheck disable=SC2086  # PACKAGES is a list
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PACKAGES
   rm -rf /var/lib/apt/lists/*
 fi
 qemu-system-x86_64 --version | head -n 1
@@ -87,6 +86,7 @@ def qemu_container(image: str) -> Container:
         dag.container()
         .from_(image)
         .with_env_variable("OVMF_CODE", facts.OVMF_CODE)
+        .with_env_variable("PACKAGES", " ".join(facts.BOOT_TEST_PACKAGES))
         .with_exec(["sh", "-c", INSTALL_TOOLS])
     )
     for path, text in harness_files().items():

@@ -41,6 +41,8 @@ REPORT_SCHEMA = 1
 REPORT_FILE = "report.json"
 SERIAL_LOG = "serial.log"
 HEARTBEAT_S = 60.0
+# What the kernel prints on the console when it panics.
+PANIC = b"Kernel panic - not syncing"
 
 Log = Callable[[str], None]
 
@@ -111,6 +113,31 @@ class _VmRun:
     blocks: list[Block]
 
 
+class _Console:
+    """The serial stream of one VM: copied to the log, searched for blocks and panics."""
+
+    def __init__(self, serial: IO[bytes]) -> None:
+        self.serial = serial
+        self.parser = SerialParser()
+        self.blocks: list[Block] = []
+        self.received = 0
+        self._tail = b""
+        self.panic = ""
+
+    def feed(self, chunk: bytes) -> list[Block]:
+        self.received += len(chunk)
+        self.serial.write(chunk)
+        self.serial.flush()
+        self._tail = (self._tail + chunk)[-8192:]
+        at = self._tail.find(PANIC)
+        if at >= 0 and not self.panic:
+            line = self._tail[at:].split(b"\n", 1)[0]
+            self.panic = line.decode("utf-8", "replace").strip()
+        found = self.parser.feed(chunk)
+        self.blocks += found
+        return found
+
+
 def supervise(
     argv: Sequence[str],
     serial: IO[bytes],
@@ -127,58 +154,51 @@ def supervise(
     (status ``powered-off``). Otherwise each block must arrive within
     ``deadline_s`` of the start or of the previous block (status ``reported``
     once all arrived); QEMU then gets ``shutdown_s`` to exit. A VM that misses
-    a deadline is killed (``timeout``); one that exits early is ``exited``;
-    QEMU failing is ``error``.
+    a deadline is killed (``timeout``), one whose kernel panics is stopped at
+    once (``crashed``), one that exits early is ``exited``; QEMU failing is
+    ``error``.
     """
     started = time.monotonic()
-    parser = SerialParser()
-    blocks: list[Block] = []
+    console = _Console(serial)
     try:
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     except OSError as exc:
-        return _VmRun(Phase("error", 0.0, f"cannot start {argv[0]}: {exc}"), blocks)
-    assert proc.stdout is not None and proc.stderr is not None
+        return _VmRun(Phase("error", 0.0, f"cannot start {argv[0]}: {exc}"), [])
+    streams = {proc.stdout: "serial", proc.stderr: "stderr"}
     selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ, "serial")
-    selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    for stream, kind in streams.items():
+        selector.register(stream, selectors.EVENT_READ, kind)  # type: ignore[arg-type]
     stderr = bytearray()
-    received = 0
     deadline = started + deadline_s
     next_beat = started + HEARTBEAT_S
     timed_out = False
     try:
-        while selector.get_map():
+        while selector.get_map() and not console.panic:
             now = time.monotonic()
             if now >= deadline:
                 timed_out = True
                 break
             if now >= next_beat:
-                log(f"{name}: {now - started:.0f} s, {received} bytes of serial output")
+                log(f"{name}: {now - started:.0f} s, {console.received} bytes of serial output")
                 next_beat = now + HEARTBEAT_S
             for key, _ in selector.select(timeout=min(1.0, deadline - now)):
-                stream = proc.stdout if key.data == "serial" else proc.stderr
-                chunk = os.read(stream.fileno(), 65536)
+                chunk = os.read(key.fd, 65536)
                 if not chunk:
-                    selector.unregister(stream)
+                    selector.unregister(key.fileobj)
                 elif key.data == "stderr":
                     stderr += chunk
                 else:
-                    received += len(chunk)
-                    serial.write(chunk)
-                    serial.flush()
-                    for block in parser.feed(chunk):
-                        blocks.append(block)
-                        log(f"{name}: report block {len(blocks)} after {now - started:.0f} s")
-                        if not expect_blocks:
-                            continue
-                        wait = shutdown_s if len(blocks) >= expect_blocks else deadline_s
-                        deadline = time.monotonic() + wait
-        blocks += parser.finish()
-        if not timed_out:
-            # Both streams closed: QEMU is exiting.
-            try:
+                    for _ in console.feed(chunk):
+                        n = len(console.blocks)
+                        log(f"{name}: report block {n} after {time.monotonic() - started:.0f} s")
+                        if expect_blocks:
+                            wait = shutdown_s if n >= expect_blocks else deadline_s
+                            deadline = time.monotonic() + wait
+        console.blocks += console.parser.finish()
+        if not timed_out and not console.panic:
+            try:  # both streams closed: QEMU is exiting
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 timed_out = True
@@ -187,27 +207,51 @@ def supervise(
         if proc.poll() is None:
             _kill(proc)
             log(f"{name}: stopped the VM after {time.monotonic() - started:.0f} s")
-    seconds = time.monotonic() - started
-    reported = bool(expect_blocks) and len(blocks) >= expect_blocks
-    if reported:
-        detail = (
-            f"did not power off within {shutdown_s:.0f} s of the last report; stopped"
-            if timed_out
-            else "then powered off"
-        )
-        return _VmRun(Phase("reported", seconds, detail, proc.returncode), blocks)
-    if timed_out:
-        waited = f"report block {len(blocks) + 1}" if expect_blocks else "the VM to power off"
-        detail = f"waited {deadline_s:.0f} s for {waited}; VM killed"
-        return _VmRun(Phase("timeout", seconds, detail), blocks)
+    return _VmRun(
+        _ended(
+            proc,
+            console,
+            bytes(stderr),
+            timed_out,
+            time.monotonic() - started,
+            expect_blocks,
+            deadline_s,
+            shutdown_s,
+        ),
+        console.blocks,
+    )
+
+
+def _ended(
+    proc: subprocess.Popen[bytes],
+    console: _Console,
+    stderr: bytes,
+    timed_out: bool,
+    seconds: float,
+    expect_blocks: int,
+    deadline_s: float,
+    shutdown_s: float,
+) -> Phase:
+    """How a supervised run ended (see ``supervise``)."""
+    blocks = len(console.blocks)
     code = proc.returncode
+    if expect_blocks and blocks >= expect_blocks:
+        if timed_out or console.panic:
+            detail = f"did not power off within {shutdown_s:.0f} s of the last report; stopped"
+            return Phase("reported", seconds, console.panic or detail, code)
+        return Phase("reported", seconds, "then powered off", code)
+    if console.panic:
+        return Phase("crashed", seconds, f"{console.panic} (see the serial log); VM stopped")
+    if timed_out:
+        waited = f"report block {blocks + 1}" if expect_blocks else "the VM to power off"
+        return Phase("timeout", seconds, f"waited {deadline_s:.0f} s for {waited}; VM killed")
     if code != 0:
         qemu_error = stderr.decode("utf-8", "replace").strip()[-2000:]
-        return _VmRun(Phase("error", seconds, qemu_error or f"QEMU exit code {code}", code), blocks)
+        return Phase("error", seconds, qemu_error or f"QEMU exit code {code}", code)
     if expect_blocks:
-        detail = f"the VM powered off after {len(blocks)} of {expect_blocks} report(s)"
-        return _VmRun(Phase("exited", seconds, detail, code), blocks)
-    return _VmRun(Phase("powered-off", seconds, "", code), blocks)
+        detail = f"the VM powered off after {blocks} of {expect_blocks} report(s)"
+        return Phase("exited", seconds, detail, code)
+    return Phase("powered-off", seconds, "", code)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

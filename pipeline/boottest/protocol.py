@@ -90,12 +90,14 @@ class Expectation:
 class GuestCommands:
     """How the guest script acts on the host it runs on (see its header).
 
-    ``console``: the device the block goes to; ``require``: a file that must
-    exist for a report (empty: always); ``wait``: a command that returns once
-    the boot has settled (empty: none), bounded by ``wait_timeout_s``.
+    ``console``: the device the block goes to; ``run_dir``: this boot's
+    scratch directory (tmpfs); ``require``: a file that must exist for a
+    report (empty: always); ``wait``: a command that returns once the boot has
+    settled (empty: none), bounded by ``wait_timeout_s``.
     """
 
     console: str
+    run_dir: str
     require: str
     wait: str
     wait_timeout_s: int
@@ -116,6 +118,7 @@ def guest_config(expect: Expectation, commands: GuestCommands) -> str:
         "MARKER": f"{expect.marker_dir.rstrip('/')}/{MARKER_NAME}",
         "STATE_DIR": expect.harness_dir,
         "CONSOLE": commands.console,
+        "RUN_DIR": commands.run_dir,
         "REQUIRE": commands.require,
         "WAIT": commands.wait,
         "WAIT_TIMEOUT": str(commands.wait_timeout_s),

@@ -11,8 +11,10 @@ from .protocol import BOOTS, BootReport, Expectation, MountFact
 
 @dataclass(frozen=True)
 class Phase:
-    """How a VM run ended: ``powered-off``, ``exited`` (before all reports),
-    ``timeout`` (killed), or ``error`` (QEMU did not start)."""
+    """How a VM run ended (``harness.supervise``): ``powered-off`` (install
+    run), ``reported`` (boot run: every report arrived), ``exited`` (before
+    all reports), ``timeout`` or ``crashed`` (kernel panic; both stopped), or
+    ``error`` (QEMU failed)."""
 
     status: str
     seconds: float
