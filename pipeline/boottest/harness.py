@@ -31,7 +31,9 @@ from .qemu import (
     KVM_DEVICE,
     Machine,
     Media,
+    Timeouts,
     choose_accelerator,
+    kvm_problem,
     qemu_command,
     timeouts,
 )
@@ -41,6 +43,9 @@ REPORT_SCHEMA = 1
 REPORT_FILE = "report.json"
 SERIAL_LOG = "serial.log"
 HEARTBEAT_S = 60.0
+# Under KVM, firmware and kernels write to the console within seconds: a VM
+# silent this long means KVM does not work here (the run starts over on TCG).
+KVM_SILENCE_S = 120.0
 # What the kernel prints on the console when it panics.
 PANIC = b"Kernel panic - not syncing"
 
@@ -111,6 +116,7 @@ class RunConfig:
 class _VmRun:
     phase: Phase
     blocks: list[Block]
+    serial_bytes: int = 0
 
 
 class _Console:
@@ -145,6 +151,7 @@ def supervise(
     deadline_s: float,
     expect_blocks: int = 0,
     shutdown_s: float = 0.0,
+    silence_s: float = 0.0,
     log: Log = stderr_log,
     name: str = "vm",
 ) -> _VmRun:
@@ -156,7 +163,8 @@ def supervise(
     once all arrived); QEMU then gets ``shutdown_s`` to exit. A VM that misses
     a deadline is killed (``timeout``), one whose kernel panics is stopped at
     once (``crashed``), one that exits early is ``exited``; QEMU failing is
-    ``error``.
+    ``error``. ``silence_s`` > 0: a VM that prints nothing on its console for
+    that long after starting is stopped (``silent``).
     """
     started = time.monotonic()
     console = _Console(serial)
@@ -173,10 +181,13 @@ def supervise(
     stderr = bytearray()
     deadline = started + deadline_s
     next_beat = started + HEARTBEAT_S
-    timed_out = False
+    timed_out = silent = False
     try:
         while selector.get_map() and not console.panic:
             now = time.monotonic()
+            if silence_s and not console.received and now - started >= silence_s:
+                silent = True
+                break
             if now >= deadline:
                 timed_out = True
                 break
@@ -190,14 +201,15 @@ def supervise(
                 elif key.data == "stderr":
                     stderr += chunk
                 else:
-                    for _ in console.feed(chunk):
-                        n = len(console.blocks)
+                    found = console.feed(chunk)
+                    total = len(console.blocks)
+                    for n in range(total - len(found) + 1, total + 1):
                         log(f"{name}: report block {n} after {time.monotonic() - started:.0f} s")
-                        if expect_blocks:
-                            wait = shutdown_s if n >= expect_blocks else deadline_s
-                            deadline = time.monotonic() + wait
+                    if found and expect_blocks:
+                        wait = shutdown_s if total >= expect_blocks else deadline_s
+                        deadline = time.monotonic() + wait
         console.blocks += console.parser.finish()
-        if not timed_out and not console.panic:
+        if not (timed_out or silent or console.panic):
             try:  # both streams closed: QEMU is exiting
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -207,18 +219,23 @@ def supervise(
         if proc.poll() is None:
             _kill(proc)
             log(f"{name}: stopped the VM after {time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
+    if silent:
+        detail = f"no console output in {silence_s:.0f} s; VM stopped"
+        return _VmRun(Phase("silent", seconds, detail), console.blocks)
     return _VmRun(
         _ended(
             proc,
             console,
             bytes(stderr),
             timed_out,
-            time.monotonic() - started,
+            seconds,
             expect_blocks,
             deadline_s,
             shutdown_s,
         ),
         console.blocks,
+        console.received,
     )
 
 
@@ -297,46 +314,41 @@ def blank_disk(machine: Machine) -> None:
 
 
 def run(
-    config: RunConfig, out_dir: Path, *, kvm_device: str = KVM_DEVICE, log: Log = stderr_log
+    config: RunConfig,
+    out_dir: Path,
+    *,
+    kvm_device: str = KVM_DEVICE,
+    kvm_check: Callable[[str], str] = kvm_problem,
+    log: Log = stderr_log,
 ) -> dict[str, Any]:
     """Install, boot twice, judge. Writes ``report.json`` and ``serial.log`` to
-    ``out_dir`` and returns the report (``report["passed"]``)."""
+    ``out_dir`` and returns the report (``report["passed"]``).
+
+    With ``accelerator="auto"``, a KVM device that answers but with which QEMU
+    fails or stays silent (seen on nested hosts: ``failed to set MSR``) makes
+    the install run start over under TCG, with a warning.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    accelerator, warning = choose_accelerator(config.accelerator, kvm_device)
+    accelerator, warning = choose_accelerator(config.accelerator, kvm_device, kvm_check)
     warnings = [warning] if warning else []
-    for text in warnings:
-        log(f"WARNING: {text}")
-    limits = timeouts(
-        config.timeout_minutes, accelerator, config.tcg_factor, config.shutdown_grace_s
-    )
-    machine = config.machine
-    blank_disk(machine)
-    vars_file = ""
-    if machine.firmware_vars:
-        vars_file = str(Path(machine.disk).with_name("uefi-vars.fd"))
-        shutil.copyfile(machine.firmware_vars, vars_file)
-    install_argv = qemu_command(
-        machine, config.install, accelerator, vars_file=vars_file, no_reboot=True
-    )
-    boot_argv = qemu_command(machine, config.boot, accelerator, vars_file=vars_file)
-    log(
-        f"{accelerator.upper()}, {machine.cpus} CPUs, {machine.memory_mib} MiB; limits: "
-        f"install {limits.install_s / 60:.0f} min, each boot {limits.boot_s / 60:.0f} min"
-    )
+    if warning:
+        log(f"WARNING: {warning}")
     reports: list[BootReport] = []
     boot_phase: Phase | None = None
-    stray = 0
     with (out_dir / SERIAL_LOG).open("wb") as serial:
-        log("install run: booting the installer")
-        serial.write(b"\n### canvos-doca boot-test: install run\n")
-        installed = supervise(
-            install_argv, serial, deadline_s=limits.install_s, log=log, name="install run"
-        )
+        installed = _install(config, accelerator, serial, log)
+        if accelerator == "kvm" and config.accelerator == "auto" and _kvm_broke(installed):
+            accelerator = "tcg"
+            warning = (
+                f"QEMU did not run with KVM ({installed.phase.detail.splitlines()[-1]}): "
+                "started over under software emulation (TCG), several times slower; "
+                "the timeout is scaled accordingly"
+            )
+            warnings.append(warning)
+            log(f"WARNING: {warning}")
+            installed = _install(config, accelerator, serial, log)
         install_phase = installed.phase
-        # The guest script reports only on an installed system; a block from
-        # the installer would mean the gate failed: keep it out of the verdict.
-        stray = len(installed.blocks)
-        log(f"install run: {install_phase.status} after {install_phase.seconds:.0f} s")
+        limits, install_argv, boot_argv = _plan(config, accelerator)
         if install_phase.status == "powered-off":
             log("boot run: booting the installed disk")
             serial.write(b"\n### canvos-doca boot-test: boot run\n")
@@ -352,30 +364,116 @@ def run(
             boot_phase = booted.phase
             reports = [parse_report(block) for block in booted.blocks[:BOOTS]]
             log(f"boot run: {boot_phase.status} after {boot_phase.seconds:.0f} s")
-    if stray:
-        warnings.append(f"{stray} report block(s) came from the installer boot and were ignored")
-    checks = judge(install_phase, boot_phase, reports, config.expectation)
-    report = {
-        "schema": REPORT_SCHEMA,
-        "passed": all(c.passed for c in checks),
-        "accelerator": accelerator,
-        "warnings": warnings,
-        "timeouts_s": dataclasses.asdict(limits),
-        "machine": {"memory_mib": machine.memory_mib, "cpus": machine.cpus},
-        "expectation": dataclasses.asdict(config.expectation),
-        "phases": {
-            "install": dataclasses.asdict(install_phase),
-            "boot": dataclasses.asdict(boot_phase) if boot_phase else None,
-        },
-        "boots": [dataclasses.asdict(r) for r in reports],
-        "checks": [dataclasses.asdict(c) for c in checks],
-        "tools": _versions(config),
-        "commands": {"install": install_argv, "boot": boot_argv},
-        "serial_log": SERIAL_LOG,
-    }
+    # The guest script reports only on an installed system; a block from the
+    # installer would mean its gate failed: it is kept out of the verdict.
+    if installed.blocks:
+        warnings.append(
+            f"{len(installed.blocks)} report block(s) came from the installer boot and were ignored"
+        )
+    report = make_report(
+        accelerator=accelerator,
+        warnings=warnings,
+        limits=limits,
+        machine=config.machine,
+        expectation=config.expectation,
+        install=install_phase,
+        boot=boot_phase,
+        reports=reports,
+        tools=_versions(config),
+        commands={"install": install_argv, "boot": boot_argv},
+    )
     partial = out_dir / f".{REPORT_FILE}.tmp"
     partial.write_text(json.dumps(report, indent=2) + "\n")
     partial.replace(out_dir / REPORT_FILE)
     for line in summary(report).splitlines():
         log(line)
     return report
+
+
+def _vars_file(machine: Machine) -> str:
+    return str(Path(machine.disk).with_name("uefi-vars.fd")) if machine.firmware_vars else ""
+
+
+def _plan(config: RunConfig, accelerator: str) -> tuple[Timeouts, list[str], list[str]]:
+    """The limits and both QEMU command lines for ``accelerator``."""
+    machine, vars_file = config.machine, _vars_file(config.machine)
+    limits = timeouts(
+        config.timeout_minutes, accelerator, config.tcg_factor, config.shutdown_grace_s
+    )
+    install = qemu_command(
+        machine, config.install, accelerator, vars_file=vars_file, no_reboot=True
+    )
+    boot = qemu_command(machine, config.boot, accelerator, vars_file=vars_file)
+    return limits, install, boot
+
+
+def _install(config: RunConfig, accelerator: str, serial: IO[bytes], log: Log) -> _VmRun:
+    """The install run on a blank disk and a fresh UEFI variable store."""
+    machine = config.machine
+    limits, argv, _ = _plan(config, accelerator)
+    blank_disk(machine)
+    if machine.firmware_vars:
+        shutil.copyfile(machine.firmware_vars, _vars_file(machine))
+    log(
+        f"install run ({accelerator.upper()}, {machine.cpus} CPUs, {machine.memory_mib} MiB); "
+        f"limits: install {_duration(limits.install_s)}, each boot {_duration(limits.boot_s)}"
+    )
+    serial.write(f"\n### canvos-doca boot-test: install run ({accelerator})\n".encode())
+    installed = supervise(
+        argv,
+        serial,
+        deadline_s=limits.install_s,
+        silence_s=KVM_SILENCE_S if accelerator == "kvm" else 0.0,
+        log=log,
+        name="install run",
+    )
+    log(f"install run: {installed.phase.status} after {installed.phase.seconds:.0f} s")
+    return installed
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _kvm_broke(installed: _VmRun) -> bool:
+    """QEMU failed or printed nothing at all: KVM, not the guest, is the problem."""
+    return installed.phase.status in ("error", "silent") and installed.serial_bytes == 0
+
+
+def make_report(
+    *,
+    accelerator: str,
+    warnings: Sequence[str],
+    limits: Timeouts,
+    machine: Machine,
+    expectation: Expectation,
+    install: Phase,
+    boot: Phase | None,
+    reports: Sequence[BootReport],
+    tools: Mapping[str, str],
+    commands: Mapping[str, Sequence[str]],
+) -> dict[str, Any]:
+    """``report.json``: the verdict (``passed``), every check, what each boot
+    reported, how each run ended, and what ran (tools, QEMU command lines)."""
+    checks = judge(install, boot, reports, expectation)
+    report = {
+        "schema": REPORT_SCHEMA,
+        "passed": all(c.passed for c in checks),
+        "accelerator": accelerator,
+        "warnings": list(warnings),
+        "timeouts_s": dataclasses.asdict(limits),
+        "machine": {"memory_mib": machine.memory_mib, "cpus": machine.cpus},
+        "expectation": dataclasses.asdict(expectation),
+        "phases": {
+            "install": dataclasses.asdict(install),
+            "boot": dataclasses.asdict(boot) if boot else None,
+        },
+        "boots": [dataclasses.asdict(r) for r in reports],
+        "checks": [dataclasses.asdict(c) for c in checks],
+        "tools": dict(tools),
+        "commands": {name: list(argv) for name, argv in commands.items()},
+        "serial_log": SERIAL_LOG,
+    }
+    # Exactly what report.json holds (tuples as lists).
+    loaded: dict[str, Any] = json.loads(json.dumps(report))
+    return loaded

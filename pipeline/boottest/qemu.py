@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .protocol import BOOTS
@@ -93,15 +94,18 @@ def kvm_problem(device: str = KVM_DEVICE) -> str:
     return ""
 
 
-def choose_accelerator(wanted: str, device: str = KVM_DEVICE) -> tuple[str, str]:
+def choose_accelerator(
+    wanted: str, device: str = KVM_DEVICE, check: Callable[[str], str] = kvm_problem
+) -> tuple[str, str]:
     """The accelerator to use and a warning (empty when none).
 
     ``auto``: KVM when usable, else TCG (software emulation) with a warning.
     ``kvm``: KVM or ``RuntimeError``. ``tcg``: always TCG, no warning.
+    ``check``: the KVM probe (``kvm_problem``), replaceable in tests.
     """
     if wanted == "tcg":
         return "tcg", ""
-    problem = kvm_problem(device)
+    problem = check(device)
     if not problem:
         return "kvm", ""
     if wanted == "kvm":

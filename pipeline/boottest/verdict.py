@@ -13,8 +13,8 @@ from .protocol import BOOTS, BootReport, Expectation, MountFact
 class Phase:
     """How a VM run ended (``harness.supervise``): ``powered-off`` (install
     run), ``reported`` (boot run: every report arrived), ``exited`` (before
-    all reports), ``timeout`` or ``crashed`` (kernel panic; both stopped), or
-    ``error`` (QEMU failed)."""
+    all reports), ``timeout``, ``crashed`` (kernel panic) or ``silent`` (no
+    console output at all; all three stopped), or ``error`` (QEMU failed)."""
 
     status: str
     seconds: float
@@ -105,7 +105,7 @@ def judge(
     """Every check, in order; the test passed when all passed."""
     checks = [
         Check(
-            "install: the installer powered the VM off",
+            "install: the installer finished and stopped the VM",
             install.status == "powered-off",
             f"{install.status} after {install.seconds:.0f} s" + _detail(install),
         )

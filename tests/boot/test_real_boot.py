@@ -178,7 +178,7 @@ def test_a_healthy_host_passes_every_check(tmp_path: Path, parts: tinyvm.Parts, 
     assert report["phases"]["boot"]["status"] == "reported"
     assert report["phases"]["boot"]["detail"] == "then powered off"
     assert {
-        "install: the installer powered the VM off",
+        "install: the installer finished and stopped the VM",
         "boot 2: marker survived the reboot",
         "boot 2: /opt is a mount from the persistent state",
     } <= result.passed()

@@ -153,7 +153,7 @@ def test_an_install_that_never_ends_stops_the_verdict_there() -> None:
     install = Phase("timeout", 900.0, "waited 900 s for the VM to power off; VM killed")
     checks = judge(install, None, [], EXPECT)
     assert [(c.name, c.passed) for c in checks] == [
-        ("install: the installer powered the VM off", False)
+        ("install: the installer finished and stopped the VM", False)
     ]
     assert "VM killed" in checks[0].detail
 
