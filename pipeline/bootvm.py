@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 
-from dagger import Container, Directory, File, ReturnType, dag
+from dagger import CacheSharingMode, Container, Directory, File, ReturnType, dag
 
 from pipeline import bootstage, canvos, earthly, facts, runner, verify
 from pipeline.boottest.harness import REPORT_FILE, RunConfig
@@ -36,8 +36,13 @@ from pipeline.failures import BuildFailed
 HARNESS_DIR = "/opt/canvos-doca"
 WORK = "/var/tmp/canvos-doca-boot-test"
 ISO = f"{WORK}/installer.iso"
-DISK = f"{WORK}/disk.raw"
 CONFIG = f"{WORK}/config.json"
+# The VM's disk (and UEFI variables) live on a cache volume, not in the exec's
+# result: a multi-GB installed disk per run would otherwise fill the engine's
+# layer cache. The harness recreates the disk blank at every run.
+DISK_DIR = "/var/lib/canvos-doca-boot-test"
+DISK = f"{DISK_DIR}/disk.raw"
+DISK_CACHE = "canvos-doca-boot-test-disk"
 OUT = "/out"
 
 DEFAULT_TIMEOUT_MINUTES = 30
@@ -122,6 +127,9 @@ def vm_run(iso: File, config: RunConfig, image: str, nonce: str) -> Container:
     (0 passed, 1 failed, 2 harness error), not raised, so the report survives."""
     return (
         qemu_container(image)
+        .with_mounted_cache(
+            DISK_DIR, dag.cache_volume(DISK_CACHE), sharing=CacheSharingMode.PRIVATE
+        )
         .with_mounted_file(ISO, iso)
         .with_new_file(CONFIG, config.to_json())
         .with_env_variable("CANVOS_DOCA_BOOT_TEST_RUN", nonce)

@@ -205,7 +205,7 @@ class CanvosDoca:
         ] = False,
         qemu_image: Annotated[
             str, Doc("Image that runs QEMU (Debian; qemu, OVMF, python3 added if missing).")
-        ] = bootvm.Settings.qemu_image,
+        ] = facts.QEMU_IMAGE,
     ) -> Directory:
         """Install the ISO in a VM, boot it twice, check DOCA and its persistent state."""
         script = await self.overlays.file(bootstage.REPORT_SCRIPT).contents()

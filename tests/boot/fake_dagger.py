@@ -19,7 +19,7 @@ from pipeline.boottest.harness import REPORT_FILE, SERIAL_LOG, make_report
 from pipeline.boottest.protocol import SerialParser, block_text, parse_report
 from pipeline.boottest.qemu import Media, qemu_command, timeouts
 from pipeline.boottest.verdict import Phase
-from tests.boot.test_real_boot import EXPECT
+from tests.boot.tinyvm import EXPECT
 from tests.pipeline import registration
 from tests.workflows import dagger_calls, fake_dagger
 

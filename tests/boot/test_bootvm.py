@@ -10,14 +10,14 @@ import subprocess
 from pathlib import Path
 
 import dagger
-from dagger import ReturnType, dag
+from dagger import CacheSharingMode, ReturnType, dag
 
 from pipeline import bootvm, canvos, earthly, facts
 from pipeline.boottest.harness import RunConfig
 from pipeline.context import Prepared
 from pipeline.runner import Run
 from pipeline.spec import BuildSpec
-from tests.boot.test_real_boot import EXPECT
+from tests.boot.tinyvm import EXPECT
 from tests.pipeline.chains import env, named, own, plain_values, steps
 
 ROOT = Path(__file__).parents[2]
@@ -56,6 +56,11 @@ def test_the_vm_runs_privileged_with_the_iso_its_config_and_a_new_nonce() -> Non
     assert execute["insecureRootCapabilities"] is True
     assert execute["expect"] == ReturnType.ANY.value
     assert [a["path"] for a in own(ran, "withMountedFile")] == [bootvm.ISO]
+    # The installed disk stays out of the layer cache: a cache volume, one per run.
+    [disk] = own(ran, "withMountedCache")
+    assert disk["path"] == bootvm.DISK_DIR == str(Path(config.machine.disk).parent)
+    assert disk["sharing"] == CacheSharingMode.PRIVATE.value
+    assert steps(disk["cache"]) == [("cacheVolume", {"key": bootvm.DISK_CACHE})]
     [written] = [a["contents"] for a in own(ran, "withNewFile") if a["path"] == bootvm.CONFIG]
     assert RunConfig.from_json(written) == config
     assert env(ran)["CANVOS_DOCA_BOOT_TEST_RUN"] == "nonce-1"

@@ -20,7 +20,7 @@ from pipeline.boottest.qemu import (
     qemu_command,
     timeouts,
 )
-from tests.boot.test_real_boot import EXPECT, in_ci
+from tests.boot.tinyvm import EXPECT, in_ci
 
 UEFI = Machine(
     memory_mib=8192,

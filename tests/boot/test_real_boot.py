@@ -16,10 +16,8 @@ must be killed at its deadline.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,41 +25,12 @@ from typing import Any
 
 import pytest
 
-from pipeline import bootvm, facts, kairos
+from pipeline import bootvm
 from pipeline.boottest.harness import RunConfig
-from pipeline.boottest.protocol import Expectation, GuestCommands, guest_config
+from pipeline.boottest.protocol import guest_config
 from pipeline.boottest.qemu import Machine, Media
 from tests.boot import tinyvm
-
-KERNEL_ARG = "canvos.boot-test=on"
-PATHS = ("/var/lib/canvos-doca-test", "/opt")
-EXPECT = Expectation(
-    paths=PATHS,
-    marker_dir=PATHS[0],
-    persistent=kairos.PERSISTENT_PARTITION,
-    state_dir=facts.KAIROS_STATE_DIR,
-    kernel_args=(KERNEL_ARG,),
-)
-# The fixture's PID 1 is a shell: no systemd to wait for, busybox's forced
-# reboot and power-off (the script syncs first).
-FIXTURE_GUEST = GuestCommands(
-    console="/dev/ttyS0",
-    run_dir="/run/canvos-doca-boot-test",
-    require="",
-    wait="",
-    wait_timeout_s=0,
-    detect="canvos-doca-detect",
-    reboot="reboot -f",
-    poweroff="poweroff -f",
-)
-
-
-# The harness as the QEMU container runs it: no site-packages, no PYTHON* env.
-STANDALONE = (sys.executable, "-S", "-E", "-m", "boottest", "run")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+from tests.boot.tinyvm import EXPECT, FIXTURE_GUEST, KERNEL_ARG, PATHS, STANDALONE, in_ci
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pipeline.boottest import harness
 from pipeline.boottest.harness import RunConfig, supervise
 from pipeline.boottest.protocol import block_text
 from pipeline.boottest.qemu import Machine, Media
-from tests.boot.test_real_boot import EXPECT
+from tests.boot.tinyvm import EXPECT
 
 GOOD = [
     ("kernel", "6.8.0-60-generic"),

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import bootstage
+from pipeline import bootstage, facts, kairos
+from pipeline.boottest.protocol import Expectation, GuestCommands
 from tests.image import harness
 
 HERE = Path(__file__).parent
@@ -24,6 +26,36 @@ FIXTURE = HERE / "fixture"
 REPORT_SCRIPT = harness.OVERLAYS / bootstage.REPORT_SCRIPT
 # Where the init finds the report script and its config.
 GUEST_DIR = "boottest"
+
+KERNEL_ARG = "canvos.boot-test=on"
+PATHS = ("/var/lib/canvos-doca-test", "/opt")
+EXPECT = Expectation(
+    paths=PATHS,
+    marker_dir=PATHS[0],
+    persistent=kairos.PERSISTENT_PARTITION,
+    state_dir=facts.KAIROS_STATE_DIR,
+    kernel_args=(KERNEL_ARG,),
+)
+# The fixture's PID 1 is a shell: no systemd to wait for, busybox's forced
+# reboot and power-off (the script syncs first).
+FIXTURE_GUEST = GuestCommands(
+    console="/dev/ttyS0",
+    run_dir="/run/canvos-doca-boot-test",
+    require="",
+    wait="",
+    wait_timeout_s=0,
+    detect="canvos-doca-detect",
+    reboot="reboot -f",
+    poweroff="poweroff -f",
+)
+
+
+# The harness as the QEMU container runs it: no site-packages, no PYTHON* env.
+STANDALONE = (sys.executable, "-S", "-E", "-m", "boottest", "run")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 @dataclass(frozen=True)
