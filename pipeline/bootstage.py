@@ -138,7 +138,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def test_step(script: str, expect: Expectation) -> dict[str, Any]:
+def report_step(script: str, expect: Expectation) -> dict[str, Any]:
     """The cloud-config stage step: write the script and its config to /run,
     start the script as a transient unit (it waits for the boot to settle)."""
     config = guest_config(expect, KAIROS_GUEST)
@@ -158,7 +158,7 @@ def test_step(script: str, expect: Expectation) -> dict[str, Any]:
     }
 
 
-def test_user_data(user_data: str, script: str, expect: Expectation) -> str:
+def variant_user_data(user_data: str, script: str, expect: Expectation) -> str:
     """The user's user-data with the test stage appended to ``stages.boot``.
 
     Also makes the install end by itself: when neither ``install.poweroff``
@@ -185,7 +185,7 @@ def test_user_data(user_data: str, script: str, expect: Expectation) -> str:
                 )
             ]
         )
-    stages[STAGE] = [*(stages.get(STAGE) or []), test_step(script, expect)]
+    stages[STAGE] = [*(stages.get(STAGE) or []), report_step(script, expect)]
     data["stages"] = stages
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     return "#cloud-config\n" + body

@@ -7,7 +7,7 @@ Lazy chains (``qemu_container``, ``vm_run``) plus one edge coroutine,
 1. read the image's DOCA manifest from the installer image (the same chain the
    ISO build verifies: a cache hit) and derive the ``Expectation``;
 2. build the test-variant ISO: the prepared context with the test user-data
-   (``bootstage.test_user_data``) and without the edge host token, so the
+   (``bootstage.variant_user_data``) and without the edge host token, so the
    image targets are cache hits and only ``+iso`` runs again;
 3. run ``python3 -m boottest run`` (``pipeline/boottest/``, copied into the
    container) with the ISO and a blank disk, in a privileged exec: Dagger's
@@ -25,8 +25,8 @@ from importlib import resources
 
 from dagger import CacheSharingMode, Container, Directory, File, ReturnType, dag
 
-from pipeline import bootstage, canvos, earthly, facts, runner, verify
-from pipeline.boottest.harness import REPORT_FILE, RunConfig
+from pipeline import bootstage, canvos, earthly, facts, failures, runner, verify
+from pipeline.boottest.harness import REPORT_FILE, SERIAL_LOG, RunConfig
 from pipeline.boottest.protocol import Expectation
 from pipeline.boottest.qemu import Machine, Media
 from pipeline.boottest.verdict import summary
@@ -141,7 +141,7 @@ def vm_run(iso: File, config: RunConfig, image: str, nonce: str) -> Container:
     )
 
 
-def test_iso(run: runner.Run, user_data: str) -> File:
+def variant_iso(run: runner.Run, user_data: str) -> File:
     """The test-variant ISO (lazy): ``+iso`` on the prepared context with
     ``user_data``, without the edge host token (a test VM must not register
     with Palette). The image targets never read user-data, so inside Earthly
@@ -167,9 +167,12 @@ async def boot_test(
         f"read {verify.DOCA_MANIFEST} from {installer.ref}",
         installer.container.file(verify.DOCA_MANIFEST).contents(),
     )
-    expect = bootstage.expectation(json.loads(manifest), run.spec.kernel_args)
-    user_data = bootstage.test_user_data(run.prepared.files["user-data"], script, expect)
-    iso = test_iso(run, user_data)
+    try:
+        expect = bootstage.expectation(json.loads(manifest), run.spec.kernel_args)
+    except ValueError as exc:
+        raise BuildFailed(f"boot-test cannot check {installer.ref}: {exc}.") from None
+    user_data = bootstage.variant_user_data(run.prepared.files["user-data"], script, expect)
+    iso = variant_iso(run, user_data)
     await runner.guard(f"Earthly {canvos.TARGET_ISO} (boot-test variant)", iso.size())
     ran = vm_run(iso, run_config(settings, expect), settings.qemu_image, uuid.uuid4().hex)
     code = await runner.guard("boot test", ran.exit_code())
@@ -181,8 +184,12 @@ async def boot_test(
     out = ran.directory(OUT)
     report = json.loads(await runner.guard("read report.json", out.file(REPORT_FILE).contents()))
     if not report["passed"] and not report_only:
+        serial = await runner.guard("read serial.log", out.file(SERIAL_LOG).contents())
         raise BuildFailed(
-            summary(report) + "The report and serial log were not exported; run again with "
-            "--report-only to get them (report.json's passed says the verdict)."
+            summary(report)
+            + "Last lines of the serial console:\n"
+            + "".join(f"  {line}\n" for line in failures.tail(serial))
+            + "Add --report-only to get report.json and serial.log (report.json's "
+            "passed says the verdict)."
         )
     return out

@@ -95,11 +95,11 @@ def stage_steps(text: str) -> list[dict[str, Any]]:
 def test_the_default_user_data_gets_the_stage_and_nothing_else() -> None:
     expect = bootstage.expectation(MANIFEST, ("iommu=pt",))
     user = kairos.merge_user_data(default_user_data(), ["/var/lib/openvswitch"])
-    text = bootstage.test_user_data(user, SCRIPT, expect)
+    text = bootstage.variant_user_data(user, SCRIPT, expect)
     assert text.startswith("#cloud-config\n")
     assert kairos.check_user_data(text) == []
     got, mine = yaml.safe_load(text), yaml.safe_load(user)
-    assert got.pop("stages") == {bootstage.STAGE: [bootstage.test_step(SCRIPT, expect)]}
+    assert got.pop("stages") == {bootstage.STAGE: [bootstage.report_step(SCRIPT, expect)]}
     assert got == mine  # install (device, poweroff, bind mounts) as the user wrote it
     [step] = stage_steps(text)
     script, config = step["files"]
@@ -115,7 +115,7 @@ def test_the_default_user_data_gets_the_stage_and_nothing_else() -> None:
 def test_the_users_own_boot_steps_run_first() -> None:
     user = "#cloud-config\ninstall:\n  reboot: true\nstages:\n  boot:\n    - name: mine\n"
     expect = bootstage.expectation(MANIFEST, ())
-    text = bootstage.test_user_data(user, SCRIPT, expect)
+    text = bootstage.variant_user_data(user, SCRIPT, expect)
     assert [s["name"] for s in stage_steps(text)] == ["mine", bootstage.STEP_NAME]
     # reboot: true also ends the install (the harness runs QEMU with -no-reboot).
     assert yaml.safe_load(text)["install"] == {"reboot": True}
@@ -130,7 +130,7 @@ def test_the_users_own_boot_steps_run_first() -> None:
     ],
 )
 def test_an_install_that_would_wait_is_made_to_power_off(user: str) -> None:
-    text = bootstage.test_user_data(user, SCRIPT, bootstage.expectation(MANIFEST, ()))
+    text = bootstage.variant_user_data(user, SCRIPT, bootstage.expectation(MANIFEST, ()))
     install = yaml.safe_load(text)["install"]
     assert install["poweroff"] is True
     assert {k: v for k, v in install.items() if k not in ("poweroff",)} == {
@@ -141,18 +141,18 @@ def test_an_install_that_would_wait_is_made_to_power_off(user: str) -> None:
 def test_unusable_stages_are_refused_with_the_field() -> None:
     user = "#cloud-config\nstages: [boot]\n"
     with pytest.raises(InvalidInput, match=r"user_data\.stages"):
-        bootstage.test_user_data(user, SCRIPT, bootstage.expectation(MANIFEST, ()))
+        bootstage.variant_user_data(user, SCRIPT, bootstage.expectation(MANIFEST, ()))
 
 
 def test_invalid_user_data_is_refused_before_anything_is_built() -> None:
     with pytest.raises(InvalidInput, match="#cloud-config"):
-        bootstage.test_user_data("install: {}\n", SCRIPT, bootstage.expectation(MANIFEST, ()))
+        bootstage.variant_user_data("install: {}\n", SCRIPT, bootstage.expectation(MANIFEST, ()))
 
 
 def test_a_template_marker_in_the_script_is_refused() -> None:
     # yip renders file contents as Go templates: {{ would be replaced on the host.
     with pytest.raises(ValueError, match="yip would template it"):
-        bootstage.test_step(SCRIPT + "echo {{ .Values }}\n", bootstage.expectation(MANIFEST, ()))
+        bootstage.report_step(SCRIPT + "echo {{ .Values }}\n", bootstage.expectation(MANIFEST, ()))
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def run_with_token(user_data: str) -> Run:
 
 def test_the_test_iso_is_iso_on_the_test_user_data_without_the_token() -> None:
     run = run_with_token("#cloud-config\n")
-    iso = bootvm.test_iso(run, "#cloud-config\nstages: {}\n")
+    iso = bootvm.variant_iso(run, "#cloud-config\nstages: {}\n")
     # The file is build/<ISO_NAME>.iso of the +iso exec.
     assert steps(iso)[-1] == ("file", {"path": canvos.iso_files(run.spec)[0]})
     [target] = [
