@@ -7,7 +7,6 @@ step, its likely cause and the end of its log instead of a traceback.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
@@ -207,11 +206,19 @@ async def build_directory(run: Run) -> Directory:
 
 
 async def tool_versions(tools: earthly.Tools) -> dict[str, str]:
+    """What ran the build, for the manifest's ``tools``: name -> version or image.
+
+    ``dagger_engine`` is the engine's own answer to the API's ``version`` query
+    (e.g. ``v0.21.11``). The Python SDK is not listed separately: the module
+    runtime installs the SDK bundled with the engine (dagger/dagger
+    ``sdk/python/runtime``), whose package metadata always says ``0.0.0``, so
+    the engine version is also the SDK's. Raises ``BuildFailed`` if the engine
+    rejects the query.
+    """
     return {
         "canvos-doca": TOOL_VERSION,
         "earthly_image": tools.earthly_image,
         "docker_image": tools.dind_image,
-        "dagger_sdk": importlib.metadata.version("dagger-io"),
         "dagger_engine": await guard("read engine version", dag.version()),
     }
 
