@@ -147,7 +147,8 @@ def control_fields(deb: Path, use_dpkg: bool | None = None) -> dict[str, str]:
         if dpkg_deb is None:
             raise NotADeb("dpkg-deb is not installed")
         return _fields_by_dpkg(dpkg_deb, deb)
-    return _parse_control(_control_by_stdlib(deb))
+    fields = _parse_control(_control_by_stdlib(deb))
+    return {name: fields.get(name, "") for name in ("Package", "Version")}
 
 
 def _fields_by_dpkg(dpkg_deb: str, deb: Path) -> dict[str, str]:

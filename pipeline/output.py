@@ -88,11 +88,14 @@ class Target:
 
     ``path`` is absolute. ``mode``: ``"new"`` (must not exist or be empty),
     ``"replace"`` (an earlier render, ``--force``), ``"in-place"`` (the
-    checkout itself, ``--force``).
+    checkout itself, ``--force``). ``protected``: top-level names of files
+    in place whose content must not be lost (rewriting them with the same
+    bytes is fine).
     """
 
     path: Path
     mode: str
+    protected: tuple[str, ...] = ()
 
 
 def check_target(
@@ -125,7 +128,7 @@ def check_target(
         )
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _check_parent(path)
         return Target(path, "new")
     except OSError as exc:
@@ -157,15 +160,12 @@ def _in_place(path: Path, source: Path, force: bool, inputs: Mapping[str, Path |
             ".arg, user-data, canvos-doca.json and canvos-doca/.",
             "pass --force to render in place, or choose a new --out.",
         )
+    # The checkout's own user-data (the edge host token) is the user's unless
+    # it is the --user-data input: render must not silently swap in the template.
     own = source / "user-data"
     given = inputs.get("user_data")
-    if os.path.lexists(own) and (given is None or os.path.realpath(given) != os.path.realpath(own)):
-        raise _refuse(
-            path,
-            "has its own user-data, which rendering in place would replace.",
-            f"pass --user-data {own} to keep it (its bind mounts are merged), or move it away.",
-        )
-    return Target(path, "in-place")
+    mine = given is not None and os.path.realpath(given) == os.path.realpath(own)
+    return Target(path, "in-place", () if mine else ("user-data",))
 
 
 def _check_parent(path: Path) -> None:
@@ -231,6 +231,7 @@ def write(
     source, key). Raises ``InvalidInput`` with one problem on any failure,
     leaving no staging directory and no parent directory it created.
     """
+    _check_protected(target, files)
     parent = target.path.parent
     created = _make_parents(parent)
     try:
@@ -254,6 +255,37 @@ def write(
     except BaseException:
         _remove_created(created)
         raise
+
+
+def _check_protected(target: Target, files: Mapping[str, str]) -> None:
+    """Refuse to replace a protected file in place with different content."""
+    for name in target.protected:
+        path = target.path / name
+        if not os.path.lexists(path) or _same_content(path, files.get(name)):
+            continue
+        raise _refuse(
+            target.path,
+            f"has its own {name}, which rendering in place would replace.",
+            f"pass --{name} {path} to keep it (what render adds is merged into it), "
+            "or move it away.",
+        )
+
+
+def _same_content(path: Path, new: str | None) -> bool:
+    if new is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        expected = new.encode("utf-8")
+        with os.fdopen(fd, "rb", closefd=False) as existing:
+            return existing.read(len(expected) + 1) == expected
+    finally:
+        os.close(fd)
 
 
 def _make_parents(parent: Path) -> list[Path]:

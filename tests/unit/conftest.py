@@ -43,7 +43,11 @@ K8S_VERSIONS = {"k3s": ["1.33.10", "1.34.6"], "rke2": ["1.34.6"]}
 
 @pytest.fixture
 def canvos_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "CanvOS"
+    return make_canvos_tree(tmp_path / "CanvOS")
+
+
+def make_canvos_tree(root: Path) -> Path:
+    """The top of a CanvOS checkout, as much of it as rendering reads."""
     (root / "certs").mkdir(parents=True)
     (root / "Dockerfile").write_text(DOCKERFILE)
     (root / "Earthfile").write_text(EARTHFILE)
