@@ -295,23 +295,16 @@ def _make_parents(parent: Path) -> list[Path]:
         if os.path.lexists(directory):
             break
         missing.append(directory)
+    created: list[Path] = []
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
         except OSError as exc:
-            _remove_created(missing[missing.index(directory) + 1 :])
-            raise InvalidInput(
-                [
-                    os_problem(
-                        "out",
-                        directory,
-                        exc,
-                        "created",
-                        "choose an --out in a directory you can write to.",
-                    )
-                ]
-            ) from None
-    return list(reversed(missing))
+            _remove_created(created)
+            fix = "choose an --out in a directory you can write to."
+            raise InvalidInput([os_problem("out", directory, exc, "created", fix)]) from None
+        created.append(directory)
+    return created
 
 
 def _remove_created(created: Sequence[Path]) -> None:

@@ -100,6 +100,12 @@ def _fifo_in_the_tree(tree: Path, tmp: Path) -> tuple[list[str], str]:
     return [], str(tree / "overlay" / "pipe")
 
 
+def _fifo_in_the_tree_out_in_new_directories(tree: Path, tmp: Path) -> tuple[list[str], str]:
+    # render creates --out's missing parents, and removes them again on failure.
+    extra, named = _fifo_in_the_tree(tree, tmp)
+    return [*extra, "--out", str(tmp / "new" / "deeper" / "out")], named
+
+
 def _fifo_in_the_airgap_source(tree: Path, tmp: Path) -> tuple[list[str], str]:
     mirror = tmp / "mirror"
     mirror.mkdir()
@@ -130,6 +136,7 @@ CASES: dict[str, Case] = {
     "out parent a regular file": _out_parent_is_a_file,
     "out a regular file": _out_is_a_file,
     "FIFO in the tree": _fifo_in_the_tree,
+    "FIFO in the tree, out in new directories": _fifo_in_the_tree_out_in_new_directories,
     "FIFO in the air-gapped source": _fifo_in_the_airgap_source,
     "canvos not a directory": _not_a_directory,
 }
