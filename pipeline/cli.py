@@ -1,20 +1,20 @@
 """``canvos-doca plan|render``: the pipeline's core without a Dagger engine.
 
-Exit codes: 0 ok, 2 invalid input (message on stderr, no traceback).
-``render`` writes into a temporary sibling directory and renames it into
-place at the end, so a failure never leaves a half-written output.
+Exit codes: 0 ok, 2 invalid input or a file that cannot be read or written
+(one ``canvos-doca: ...`` line on stderr naming the path and the fix, no
+traceback). How ``render`` writes (staging, ``--force``, in place, links,
+permissions) is described in ``pipeline/output.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import canvos
+from pipeline import airgap, canvos, checkout, output, textfile
 from pipeline.context import (
     CanvosTree,
     Overlays,
@@ -40,7 +40,12 @@ from pipeline.spec import (
     parse_config,
 )
 
-OVERLAYS_DIR = Path(__file__).resolve().parent.parent / "overlays"
+OVERLAYS_DIR = output.package_overlays()
+# What --config and --user-data must be, and their size limits (pipeline/textfile.py).
+_USER_FILES = {
+    "config": (textfile.CONFIG_LIMIT, "a YAML file of knobs (keys = knob names)"),
+    "user_data": (textfile.USER_DATA_LIMIT, "a #cloud-config YAML file"),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,9 +61,17 @@ def _parser() -> argparse.ArgumentParser:
         "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
     )
     render.add_argument("--canvos", required=True, type=Path, help="CanvOS checkout to start from")
-    render.add_argument("--out", required=True, type=Path, help="directory to create")
     render.add_argument(
-        "--force", action="store_true", help="replace --out if it exists (only after success)"
+        "--out",
+        required=True,
+        type=Path,
+        help="directory to create (must not exist or be empty); made 0700",
+    )
+    render.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier render at --out, keeping its build/ (only after success); "
+        "with --out equal to --canvos, render in place",
     )
     plan.add_argument("--canvos", type=Path, help="CanvOS checkout to read PE_VERSION etc. from")
     for sub in (plan, render):
@@ -100,39 +113,20 @@ def _spec_from(args: argparse.Namespace) -> BuildSpec:
 
 
 def _read(path: Path, field: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            [Problem(field, str(path), f"cannot be read ({exc.strerror}).", "check the path.")]
-        ) from None
+    """A user-named text file, size-limited and UTF-8 (``InvalidInput`` otherwise)."""
+    limit, what = _USER_FILES[field]
+    return textfile.read_user_file(path, field, limit, what)
 
 
 def _tree(canvos_dir: Path) -> CanvosTree:
-    if not canvos_dir.is_dir():
-        raise InvalidInput(
-            [Problem("canvos", str(canvos_dir), "is not a directory.", "pass a CanvOS checkout.")]
-        )
-    k8s_json = canvos_dir / "k8s_version.json"
+    root = checkout.open_checkout(canvos_dir)
     return CanvosTree(
-        dockerfile=_read(canvos_dir / "Dockerfile", "canvos"),
-        earthfile=_read(canvos_dir / "Earthfile", "canvos"),
-        k8s_versions_json=k8s_json.read_text(encoding="utf-8") if k8s_json.is_file() else None,
-        commit=_git_head(canvos_dir),
-        local_path=str(canvos_dir.resolve()),
+        dockerfile=checkout.read_file(root, "Dockerfile") or "",
+        earthfile=checkout.read_file(root, "Earthfile") or "",
+        k8s_versions_json=checkout.read_file(root, "k8s_version.json"),
+        commit=checkout.commit(root),
+        local_path=str(root),
     )
-
-
-def _git_head(canvos_dir: Path) -> str:
-    """The checkout's commit, read from .git without running git."""
-    head = canvos_dir / ".git" / "HEAD"
-    if not head.is_file():
-        return ""
-    text = head.read_text().strip()
-    if text.startswith("ref: "):
-        ref = canvos_dir / ".git" / text[5:]
-        return ref.read_text().strip() if ref.is_file() else ""
-    return text
 
 
 def _overlays() -> Overlays:
@@ -171,45 +165,41 @@ def _prepare(spec: BuildSpec, canvos_dir: Path) -> Prepared:
     )
 
 
-def render(spec: BuildSpec, canvos_dir: Path, out: Path, force: bool = False) -> Prepared:
-    """Write the prepared checkout to ``out`` (all or nothing)."""
-    if out.exists() and not force:
-        raise InvalidInput(
-            [Problem("out", str(out), "already exists.", "choose a new directory or pass --force.")]
-        )
+def render(
+    spec: BuildSpec,
+    canvos_dir: Path,
+    out: Path,
+    force: bool = False,
+    config: Path | None = None,
+) -> Prepared:
+    """Write the prepared checkout to ``out`` (rules: ``pipeline/output.py``).
+
+    ``config`` is the --config file, only so that ``--force`` never deletes it.
+    Raises ``InvalidInput`` before anything is written when an input is wrong.
+    """
+    inputs = {
+        "config": config,
+        "user_data": Path(spec.user_data) if spec.user_data else None,
+        "doca_airgap": Path(spec.doca_airgap) if spec.doca_airgap else None,
+        "doca_repo_key": Path(spec.doca_repo_key) if spec.doca_repo_key else None,
+    }
+    target = output.check_target(out, canvos_dir, force, inputs)
     prepared = _prepare(spec, canvos_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tree = staging / "tree"
-        shutil.copytree(canvos_dir, tree, symlinks=True, ignore=shutil.ignore_patterns("build"))
-        shutil.copytree(OVERLAYS_DIR, tree / canvos.CONTEXT_DIR, dirs_exist_ok=True)
-        _copy_sources(spec, tree)
-        for relative, content in prepared.files.items():
-            target = tree / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
-        if out.exists():
-            old = staging / "old"
-            out.rename(old)
-        tree.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    airgap.check(spec.doca_airgap, spec.doca_version)
+    output.write(target, checkout.open_checkout(canvos_dir), prepared.files, _sources(spec))
     return prepared
 
 
-def _copy_sources(spec: BuildSpec, tree: Path) -> None:
+def _sources(spec: BuildSpec) -> list[output.Source]:
+    """What render copies besides the checkout: overlays, air-gapped source, key."""
+    sources = [output.Source(OVERLAYS_DIR, canvos.CONTEXT_DIR, "overlays")]
     if spec.doca_airgap:
-        source, target = Path(spec.doca_airgap), tree / canvos.AIRGAP_DIR
-        target.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, target / source.name)
+        source = Path(spec.doca_airgap)
+        into = canvos.AIRGAP_DIR if source.is_dir() else f"{canvos.AIRGAP_DIR}/{source.name}"
+        sources.append(output.Source(source, into, "doca_airgap"))
     if spec.doca_repo_key:
-        key = tree / canvos.KEY_PATH
-        key.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(spec.doca_repo_key, key)
+        sources.append(output.Source(Path(spec.doca_repo_key), canvos.KEY_PATH, "doca_repo_key"))
+    return sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = _spec_from(args)
         if args.command == "render":
-            prepared = render(spec, args.canvos, args.out, force=args.force)
+            prepared = render(spec, args.canvos, args.out, force=args.force, config=args.config)
             print(plan_text(spec, prepared.description, prepared.warnings), end="")
-            print(f"Wrote {args.out}. Next: cd {args.out} && ./earthly.sh +build-all-images")
+            print(output.next_steps(Path(os.path.abspath(args.out)), spec.k8s_version), end="")
         else:
             if args.canvos is not None:
                 prepared = _prepare(spec, args.canvos)

@@ -80,6 +80,7 @@ CANVOS_DEFAULT_K8S_VERSION: str = _CANVOS["default_k8s_version"]
 CANVOS_K8S_DISTRIBUTIONS: tuple[str, ...] = tuple(_CANVOS["k8s_distributions"])
 CANVOS_ARCHES: tuple[str, ...] = tuple(_CANVOS["arches"])
 CANVOS_MARKER: str = _CANVOS["marker"]
+CANVOS_CHECKOUT_FILES: tuple[str, ...] = tuple(_CANVOS["checkout_files"])
 
 # ----------------------------------------------------------------- images
 EARTHLY_IMAGE: str = _IMAGES["earthly"]

@@ -11,7 +11,7 @@ import yaml
 from pipeline import canvos, cli
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
-from tests.unit.conftest import PE_VERSION
+from tests.unit.conftest import PE_VERSION, git_commit_all
 
 
 def render(canvos_tree: Path, out: Path, *args: str) -> int:
@@ -171,7 +171,7 @@ def test_overlays_and_context_files_are_placed(canvos_tree: Path, tmp_path: Path
 
 def test_existing_out_needs_force(canvos_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    assert render(canvos_tree, out) == 0
     (out / "old").write_text("keep me")
     assert render(canvos_tree, out) == 2
     assert (out / "old").read_text() == "keep me"
@@ -233,15 +233,12 @@ def test_config_file_and_flags(
 
 
 def test_local_checkout_is_described_as_such(canvos_tree: Path, tmp_path: Path) -> None:
-    git = canvos_tree / ".git"
-    (git / "refs" / "heads").mkdir(parents=True)
-    (git / "HEAD").write_text("ref: refs/heads/main\n")
-    (git / "refs" / "heads" / "main").write_text("c" * 40 + "\n")
+    head = git_commit_all(canvos_tree)
     out = tmp_path / "out"
     assert render(canvos_tree, out) == 0
     described = json.loads((out / "canvos-doca.json").read_text())["canvos"]
     assert described["url"] == str(canvos_tree.resolve())
-    assert described["ref"] == "(local checkout)" and described["commit"] == "c" * 40
+    assert described["ref"] == "(local checkout)" and described["commit"] == head
 
 
 def test_every_bind_path_is_created_in_the_image(canvos_tree: Path, tmp_path: Path) -> None:
