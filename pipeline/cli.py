@@ -1,6 +1,8 @@
 """``canvos-doca plan|render``: the pipeline's core without a Dagger engine.
 
-Exit codes: 0 ok, 2 invalid input (message on stderr, no traceback).
+Exit codes: 0 ok, otherwise the failing error class's ``exit_code``
+(``pipeline.errors``; 2 for invalid input), with the message on stderr and no
+traceback.
 ``render`` writes into a temporary sibling directory and renames it into
 place at the end, so a failure never leaves a half-written output.
 """
@@ -14,31 +16,15 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import canvos
-from pipeline.context import (
-    CanvosTree,
-    Overlays,
-    Prepared,
-    bind_mount_plan,
-    classify_airgap,
-    describe,
-    prepare,
-    warnings,
-)
-from pipeline.errors import EXIT_INVALID_INPUT, InvalidInput, Problem
+from pipeline import canvos, facts, inputs
+from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
+from pipeline.errors import CanvosDocaError, InvalidInput, Problem, raise_if
+from pipeline.inputs import NO_FILES, BuildInputs
 from pipeline.plan import plan_text
-from pipeline.reference import knob_table
-from pipeline.spec import (
-    BOOL_FIELDS,
-    FIELD_NAMES,
-    LIST_FIELDS,
-    BuildSpec,
-    build_spec,
-    default,
-    doc,
-    kebab,
-    parse_config,
-)
+from pipeline.reference import input_table, knob_table
+from pipeline.spec import BOOL_FIELDS, FIELD_NAMES, LIST_FIELDS, BuildSpec, default, doc, kebab
+
+Files = BuildInputs[Path, Path]
 
 OVERLAYS_DIR = Path(__file__).resolve().parent.parent / "overlays"
 
@@ -51,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resolved build and its warnings")
-    commands.add_parser("knobs", help="print every knob with its default (Markdown table)")
+    commands.add_parser(
+        "knobs", help="print every knob with its default, and the file inputs (Markdown tables)"
+    )
     render = commands.add_parser(
         "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
     )
@@ -63,8 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--canvos", type=Path, help="CanvOS checkout to read PE_VERSION etc. from")
     for sub in (plan, render):
         sub.add_argument("--config", type=Path, help="YAML file of knobs (keys = knob names)")
+        _add_file_inputs(sub)
         _add_knobs(sub)
     return parser
+
+
+def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("file inputs (read once; not config keys)")
+    for item in inputs.FILE_INPUTS:
+        flag = f"--{kebab(item.name)}"
+        group.add_argument(flag, dest=item.name, type=Path, metavar="PATH", help=item.doc)
 
 
 def _add_knobs(parser: argparse.ArgumentParser) -> None:
@@ -92,20 +88,17 @@ def _shown_default(name: str) -> str:
 
 
 def _spec_from(args: argparse.Namespace) -> BuildSpec:
-    config = {}
-    if args.config is not None:
-        config = parse_config(_read(args.config, "config"), source=str(args.config))
+    config = inputs.read_text(args.config, "config") if args.config is not None else None
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
-    return build_spec(config, overrides)
+    return inputs.load_spec(config, str(args.config), overrides)
+
+
+def _files_from(args: argparse.Namespace) -> Files:
+    return inputs.from_paths(*(getattr(args, name) for name in inputs.FILE_INPUT_NAMES))
 
 
 def _read(path: Path, field: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            [Problem(field, str(path), f"cannot be read ({exc.strerror}).", "check the path.")]
-        ) from None
+    return inputs.read_text(path, field)
 
 
 def _tree(canvos_dir: Path) -> CanvosTree:
@@ -142,49 +135,32 @@ def _overlays() -> Overlays:
     )
 
 
-def _airgap_kind(spec: BuildSpec) -> str:
-    if not spec.doca_airgap:
-        return ""
-    source = Path(spec.doca_airgap)
-    if source.is_file():
-        return classify_airgap([source.name])
-    if source.is_dir():
-        return classify_airgap([p.name for p in source.iterdir()])
-    raise InvalidInput(
-        [Problem("doca_airgap", spec.doca_airgap, "does not exist.", "check the path.")]
-    )
+def _prepare(spec: BuildSpec, canvos_dir: Path, files: Files) -> Prepared:
+    return prepare(spec, _tree(canvos_dir), _overlays(), files)
 
 
-def _prepare(spec: BuildSpec, canvos_dir: Path) -> Prepared:
-    user_data = _read(Path(spec.user_data), "user_data") if spec.user_data else None
-    if spec.doca_repo_key and not Path(spec.doca_repo_key).is_file():
-        raise InvalidInput(
-            [Problem("doca_repo_key", spec.doca_repo_key, "is not a file.", "check the path.")]
-        )
-    return prepare(
-        spec,
-        _tree(canvos_dir),
-        _overlays(),
-        user_data=user_data,
-        airgap_kind=_airgap_kind(spec),
-        has_key=bool(spec.doca_repo_key),
-    )
-
-
-def render(spec: BuildSpec, canvos_dir: Path, out: Path, force: bool = False) -> Prepared:
+def render(
+    spec: BuildSpec,
+    canvos_dir: Path,
+    out: Path,
+    force: bool = False,
+    files: Files = NO_FILES,
+) -> Prepared:
     """Write the prepared checkout to ``out`` (all or nothing)."""
     if out.exists() and not force:
         raise InvalidInput(
             [Problem("out", str(out), "already exists.", "choose a new directory or pass --force.")]
         )
-    prepared = _prepare(spec, canvos_dir)
+    prepared = _prepare(spec, canvos_dir, files)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tree = staging / "tree"
-        shutil.copytree(canvos_dir, tree, symlinks=True, ignore=shutil.ignore_patterns("build"))
+        shutil.copytree(
+            canvos_dir, tree, symlinks=True, ignore=shutil.ignore_patterns(facts.CANVOS_BUILD_DIR)
+        )
         shutil.copytree(OVERLAYS_DIR, tree / canvos.CONTEXT_DIR, dirs_exist_ok=True)
-        _copy_sources(spec, tree)
+        _copy_sources(files, tree)
         for relative, content in prepared.files.items():
             target = tree / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -198,50 +174,58 @@ def render(spec: BuildSpec, canvos_dir: Path, out: Path, force: bool = False) ->
     return prepared
 
 
-def _copy_sources(spec: BuildSpec, tree: Path) -> None:
-    if spec.doca_airgap:
-        source, target = Path(spec.doca_airgap), tree / canvos.AIRGAP_DIR
+def _copy_sources(files: Files, tree: Path) -> None:
+    if files.airgap is not None:
+        source, target = files.airgap.source, tree / canvos.AIRGAP_DIR
         target.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target / source.name)
-    if spec.doca_repo_key:
+    if files.repo_key is not None:
         key = tree / canvos.KEY_PATH
         key.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(spec.doca_repo_key, key)
+        shutil.copy2(files.repo_key, key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "knobs":
-        print(knob_table(), end="")
+        print(knob_table() + "\n" + input_table(), end="")
         return 0
     try:
-        spec = _spec_from(args)
+        spec, files = _inputs_from(args)
         if args.command == "render":
-            prepared = render(spec, args.canvos, args.out, force=args.force)
-            print(plan_text(spec, prepared.description, prepared.warnings), end="")
+            prepared = render(spec, args.canvos, args.out, force=args.force, files=files)
+            print(plan_text(prepared.description, prepared.warnings), end="")
             print(f"Wrote {args.out}. Next: cd {args.out} && ./earthly.sh +build-all-images")
+        elif args.canvos is not None:
+            prepared = _prepare(spec, args.canvos, files)
+            print(plan_text(prepared.description, prepared.warnings), end="")
         else:
-            if args.canvos is not None:
-                prepared = _prepare(spec, args.canvos)
-                description, notes = prepared.description, prepared.warnings
-            else:
-                description, notes = _description_without_tree(spec)
-            print(plan_text(spec, description, notes), end="")
-    except InvalidInput as exc:
+            description = describe_ref(spec, files)
+            print(plan_text(description, warnings(description)), end="")
+    except CanvosDocaError as exc:
         print(f"canvos-doca: {exc.render()}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+        return exc.exit_code
     return 0
 
 
-def _description_without_tree(spec: BuildSpec) -> tuple[dict[str, object], tuple[str, ...]]:
-    """Plan without a checkout: everything but what only the Earthfile knows."""
-    mounts = bind_mount_plan(spec)
-    tree = CanvosTree(dockerfile="", earthfile="")
-    pe = f"<PE_VERSION of {spec.canvos_ref}>"
-    return describe(spec, tree, pe, mounts, _airgap_kind(spec)), tuple(warnings(spec))
+def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
+    """The spec and the file inputs, with the problems of both reported at once."""
+    problems: list[Problem] = []
+    spec, files = None, None
+    try:
+        spec = _spec_from(args)
+    except InvalidInput as exc:
+        problems += exc.problems
+    try:
+        files = _files_from(args)
+    except InvalidInput as exc:
+        problems += exc.problems
+    raise_if(problems)
+    assert spec is not None and files is not None
+    return spec, files
 
 
 if __name__ == "__main__":

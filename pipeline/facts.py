@@ -66,6 +66,7 @@ DOCA_PROFILES: tuple[Profile, ...] = tuple(
 KAIROS_INIT_VERSION: str = _KAIROS["kairos_init_version"]
 KAIROS_SOURCE: str = _KAIROS["source"]
 KAIROS_PERSISTENT_PARTITION: str = _KAIROS["persistent_partition"]
+KAIROS_CLOUD_CONFIG_HEADER: str = _KAIROS["cloud_config_header"]
 KAIROS_RW_PATHS: tuple[str, ...] = tuple(_KAIROS["rw_paths"])
 KAIROS_PERSISTENT_STATE_PATHS: tuple[str, ...] = tuple(_KAIROS["persistent_state_paths"])
 KAIROS_EXTRA_BINDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +81,16 @@ CANVOS_DEFAULT_K8S_VERSION: str = _CANVOS["default_k8s_version"]
 CANVOS_K8S_DISTRIBUTIONS: tuple[str, ...] = tuple(_CANVOS["k8s_distributions"])
 CANVOS_ARCHES: tuple[str, ...] = tuple(_CANVOS["arches"])
 CANVOS_MARKER: str = _CANVOS["marker"]
+CANVOS_BUILD_DIR: str = _CANVOS["build_dir"]
+CANVOS_INSTALLER_IMAGE_REPO: str = _CANVOS["installer_image_repo"]
+CANVOS_UBUNTU_BRANCH_ARCHES: tuple[str, ...] = tuple(_CANVOS["ubuntu_branch_arches"])
+CANVOS_NVIDIA_DRIVER_TYPES: tuple[str, ...] = tuple(_CANVOS["nvidia_driver_types"])
+# .arg.template defaults: os_distribution, os_version, arch, k8s_distribution,
+# iso_name, clusterconfig, edge_custom_config.
+CANVOS_DEFAULTS: dict[str, str] = dict(_CANVOS["defaults"])
+CANVOS_TARGET_ISO: str = _CANVOS["targets"]["iso"]
+CANVOS_TARGET_PROVIDER_IMAGES: str = _CANVOS["targets"]["provider_images"]
+CANVOS_TARGET_INSTALLER_IMAGE: str = _CANVOS["targets"]["installer_image"]
 
 # ----------------------------------------------------------------- images
 EARTHLY_IMAGE: str = _IMAGES["earthly"]
