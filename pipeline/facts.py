@@ -52,6 +52,7 @@ DOCA_VERSION_PATTERN: str = _DOCA["version_pattern"]
 DOCA_LTS_SERIES: tuple[str, ...] = tuple(_DOCA["lts_series"])
 DOCA_REPO_LAYOUT: str = _DOCA["repo_layout"]
 DOCA_REPO_LABEL_GLOB: str = _DOCA["repo_label_glob"]
+DOCA_LOCAL_REPO_GLOB: str = _DOCA["local_repo_glob"]
 DOCA_SERIES_OFED: dict[str, str] = dict(_DOCA["series_ofed"])
 DOCA_REPO_ARCH: dict[str, str] = dict(_DOCA["repo_arch"])
 DOCA_SUPPORTED_OS: dict[str, tuple[str, ...]] = {
@@ -109,6 +110,7 @@ def shell_env() -> str:
         "DOCA_DEFAULT_REPO_URL": DOCA_DEFAULT_REPO_URL,
         "DOCA_KEY_FILE_NAME": DOCA_KEY_FILE_NAME,
         "DOCA_REPO_LABEL_GLOB": DOCA_REPO_LABEL_GLOB,
+        "DOCA_LOCAL_REPO_GLOB": DOCA_LOCAL_REPO_GLOB,
         "DOCA_SUPPORTED_OS": " ".join(
             f"{name}{version}"
             for name, versions in DOCA_SUPPORTED_OS.items()

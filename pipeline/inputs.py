@@ -17,6 +17,7 @@ which ``context.prepare`` reads. Both also load the spec the same way
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 from dagger import Directory, File
 
-from pipeline import spec
+from pipeline import facts, spec
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
 
@@ -123,7 +124,7 @@ NO_FILES: AnyInputs = BuildInputs()
 
 def classify_airgap(names: Sequence[str]) -> str:
     """Which kind of air-gapped source a directory listing (or file name) is."""
-    if any(n.startswith("doca-host") and n.endswith(".deb") for n in names):
+    if any(fnmatch.fnmatchcase(n, facts.DOCA_LOCAL_REPO_GLOB) for n in names):
         return REPO_DEB
     if any(n in ("Packages", "Packages.gz", "Packages.xz", "InRelease", "Release") for n in names):
         return REPO_DIR
@@ -135,7 +136,7 @@ def classify_airgap(names: Sequence[str]) -> str:
                 "is neither a flat apt repository (Packages/Release at its top) "
                 "nor a doca-host .deb.",
                 "pass the directory of NVIDIA's DOCA repo mirror, "
-                "or the doca-host_*.deb local-repo file.",
+                f"or the {facts.DOCA_LOCAL_REPO_GLOB} local-repo file.",
             )
         ]
     )
