@@ -28,11 +28,12 @@ import zlib
 from pathlib import Path
 from typing import Protocol
 
+from pipeline import facts
 from pipeline.errors import InvalidInput, Problem
 
 FIELD = "doca_airgap"
 # What the image stage looks for (overlays/doca/install/doca-install.sh).
-DEB_GLOB = "doca-host_*.deb"
+DEB_GLOB = facts.DOCA_LOCAL_REPO_GLOB
 PACKAGE = "doca-host"
 _CONTROL_LIMIT = 1024 * 1024
 # control.tar holds control, md5sums and maintainer scripts: tens of KB.

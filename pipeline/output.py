@@ -50,7 +50,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import canvos
+from pipeline import canvos, facts
 from pipeline.errors import InvalidInput, Problem
 from pipeline.textfile import kind, os_problem
 
@@ -59,9 +59,8 @@ from pipeline.textfile import kind, os_problem
 SECRET_FILES = frozenset({".arg", "user-data"})
 STAGING_TAG = "canvos-doca-staging"
 OUT_MODE = 0o700
-TARGET_ALL_IMAGES = "+build-all-images"
 # Entries of a checkout's top level that are never copied into an output.
-NOT_COPIED = frozenset({canvos.BUILD_DIR, canvos.CONTEXT_DIR})
+NOT_COPIED = frozenset({facts.CANVOS_BUILD_DIR, canvos.CONTEXT_DIR})
 _MAX_DEPTH = 256
 _COPY_CHUNK = 1024 * 1024
 
@@ -452,7 +451,7 @@ def _swap_entries(tree: Path, out: Path, old: Path, keep_others: bool) -> None:
     if keep_others:
         return
     for name in os.listdir(out):
-        if name not in new_names and name != canvos.BUILD_DIR:
+        if name not in new_names and name != facts.CANVOS_BUILD_DIR:
             os.rename(out / name, old / name)
 
 
@@ -677,10 +676,11 @@ def next_steps(out: Path, k8s_versions: Sequence[str]) -> str:
         f"Wrote {out}. Next, build it with CanvOS's wrapper "
         f"({len(k8s_versions)} provider image{'s' if len(k8s_versions) > 1 else ''}):",
         f"  cd {where}",
-        f"  ./earthly.sh {TARGET_ALL_IMAGES}    # installer ISO + provider image for K8s {first}",
+        f"  ./earthly.sh {facts.CANVOS_TARGET_ALL_IMAGES}"
+        f"    # installer ISO + provider image for K8s {first}",
     ]
     lines += [
-        f"  ./earthly.sh {canvos.TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}"
+        f"  ./earthly.sh {facts.CANVOS_TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}"
         f"    # provider image for K8s {version}"
         for version in others
     ]

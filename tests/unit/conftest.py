@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.canvos import MARKER
+from pipeline.facts import CANVOS_MARKER as MARKER
+from tests.earthfiles import V4_9, V4_9_PE_VERSION
 
-PE_VERSION = "v4.9.38"
+PE_VERSION = V4_9_PE_VERSION
 
 DOCKERFILE = f"""ARG BASE
 FROM $BASE
@@ -29,14 +30,7 @@ COPY certs/ /certs/
 RUN echo customized > /etc/user-customization
 """
 
-EARTHFILE = f"""VERSION --arg-scope-and-set --shell-out-anywhere 0.6
-ARG PE_VERSION={PE_VERSION}
-ARG K8S_VERSION
-ARG IMAGE_PATH=$IMAGE_REGISTRY/$IMAGE_REPO:$K8S_DISTRIBUTION-$K8S_VERSION-$IMAGE_TAG
-
-base-image:
-    FROM DOCKERFILE --build-arg BASE=$BASE_IMAGE .
-"""
+EARTHFILE = V4_9
 
 K8S_VERSIONS = {"k3s": ["1.33.10", "1.34.6"], "rke2": ["1.34.6"]}
 

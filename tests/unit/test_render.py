@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import canvos, cli
+from pipeline import canvos, cli, facts, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
 from tests.unit.conftest import PE_VERSION, git_commit_all
@@ -24,12 +24,12 @@ def test_block_goes_below_the_marker_and_keeps_user_lines(
     out = tmp_path / "out"
     assert render(canvos_tree, out) == 0
     dockerfile = (out / "Dockerfile").read_text()
-    marker_at = dockerfile.index(canvos.MARKER)
+    marker_at = dockerfile.index(facts.CANVOS_MARKER)
     begin_at = dockerfile.index(canvos.BLOCK_BEGIN)
     assert marker_at < begin_at < dockerfile.index(canvos.BLOCK_END)
     assert dockerfile.count(canvos.BLOCK_BEGIN) == 1
     # Nothing but a blank line between the marker and the block.
-    between = dockerfile[marker_at + len(canvos.MARKER) : begin_at]
+    between = dockerfile[marker_at + len(facts.CANVOS_MARKER) : begin_at]
     assert between.strip() == ""
     assert "RUN echo customized > /etc/user-customization" in dockerfile
     assert dockerfile.startswith("ARG BASE\nFROM $BASE\n")
@@ -200,13 +200,18 @@ def test_airgap_source_is_detected_and_copied(canvos_tree: Path, tmp_path: Path)
     assert "repo-dir" in (out / "Dockerfile").read_text()
 
 
-def test_airgap_source_of_the_wrong_shape(canvos_tree: Path, tmp_path: Path) -> None:
+def test_airgap_source_of_the_wrong_shape(
+    canvos_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "readme.txt").write_text("")
     with pytest.raises(InvalidInput) as caught:
-        cli.render(build_spec({}, {"doca_airgap": str(junk)}), canvos_tree, tmp_path / "o")
+        inputs.from_paths(doca_airgap=junk)
     assert caught.value.problems[0].field == "doca_airgap"
+    assert render(canvos_tree, tmp_path / "o", "--doca-airgap", str(junk)) == 2
+    assert "doca_airgap=" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_plan_without_a_checkout(capsys: pytest.CaptureFixture[str]) -> None:
