@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.description import BuildDescription
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -45,13 +47,13 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class Inputs:
-    """Everything that went into the build besides the spec's description."""
+    """Everything that went into the build: the description (spec, sources,
+    rebuild value) and what only the run knows."""
 
-    description: Mapping[str, Any]
+    description: BuildDescription
     user_data_sha256: str
     secrets: Mapping[str, bool] = field(default_factory=dict)
     tools: Mapping[str, str] = field(default_factory=dict)
-    rebuild: str = ""
 
 
 def tarball_name(ref: str) -> str:
@@ -70,11 +72,6 @@ def parse_sha256(text: str) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def checksum_file(artifact: Artifact) -> str:
-    """The ``.sha256`` companion, in the format ``sha256sum -c`` reads."""
-    return f"{artifact.sha256}  {artifact.name}\n"
 
 
 def image_facts(inspect_json: str) -> dict[str, Any]:
@@ -116,19 +113,16 @@ def manifest(
     """manifest.json: the inputs (spec, CanvOS commit, DOCA choice, user-data
     hash, which secrets were given, never their values), the tools, and every
     output with size and checksum, plus the DOCA manifest read from each image."""
-    description = dict(inputs.description)
+    described = inputs.description.as_dict()
     return {
         "schema": MANIFEST_SCHEMA,
-        "tool": description.get("tool", {}),
+        "tool": described["tool"],
         "tools": dict(inputs.tools),
         "inputs": {
-            "spec": description.get("spec", {}),
-            "canvos": description.get("canvos", {}),
-            "doca": description.get("doca", {}),
-            "persistence": description.get("persistence", {}),
+            **{key: described[key] for key in ("spec", "canvos", "doca", "persistence")},
             "user_data_sha256": inputs.user_data_sha256,
             "secrets_provided": dict(sorted(inputs.secrets.items())),
-            "rebuild": inputs.rebuild,
+            "rebuild": inputs.description.rebuild,
         },
         "outputs": {
             "iso": _artifact(iso) if iso is not None else None,

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from pipeline import facts, kairos
+from pipeline import facts, userdata
 from pipeline.boottest.protocol import Expectation, GuestCommands, guest_config
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
@@ -54,13 +54,15 @@ KAIROS_GUEST = GuestCommands(
 def check_spec(spec: BuildSpec) -> list[Problem]:
     """Why this build cannot be boot-tested (empty when it can)."""
     problems = []
-    if spec.arch != "amd64":
+    if spec.arch not in facts.BOOT_TEST_ARCHES:
+        allowed = ", ".join(facts.BOOT_TEST_ARCHES)
         problems.append(
             Problem(
                 "arch",
                 spec.arch,
-                "boot-test runs x86_64 VMs only (arm64 needs qemu-system-aarch64 and AAVMF).",
-                "boot-test an amd64 build.",
+                f"boot-test runs {allowed} builds only (x86_64 VMs; arm64 needs "
+                "qemu-system-aarch64 and AAVMF).",
+                f"boot-test a build with arch {allowed}.",
             )
         )
     if spec.force_interactive_install:
@@ -120,7 +122,7 @@ def expectation(manifest: Mapping[str, Any], kernel_args: Sequence[str]) -> Expe
     return Expectation(
         paths=paths,
         marker_dir=paths[0],
-        persistent=kairos.PERSISTENT_PARTITION,
+        persistent=facts.KAIROS_PERSISTENT_PARTITION,
         state_dir=facts.KAIROS_STATE_DIR,
         kernel_args=tuple(kernel_args),
     )
@@ -167,8 +169,7 @@ def variant_user_data(user_data: str, script: str, expect: Expectation) -> str:
     Comments are not kept (the file only goes into the test ISO).
     Raises ``InvalidInput`` for user-data canvos-doca cannot use at all.
     """
-    kairos.user_data_bind_mounts(user_data)  # validates (raises InvalidInput)
-    data = yaml.safe_load(user_data)
+    data = dict(userdata.parse(user_data).data)  # raises InvalidInput
     install = data.get("install") or {}
     if install.get("poweroff") is not True and install.get("reboot") is not True:
         install["poweroff"] = True
@@ -188,4 +189,4 @@ def variant_user_data(user_data: str, script: str, expect: Expectation) -> str:
     stages[STAGE] = [*(stages.get(STAGE) or []), report_step(script, expect)]
     data["stages"] = stages
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
-    return "#cloud-config\n" + body
+    return f"{facts.KAIROS_CLOUD_CONFIG_HEADER}\n{body}"

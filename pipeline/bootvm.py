@@ -30,8 +30,7 @@ from pipeline.boottest.harness import REPORT_FILE, SERIAL_LOG, RunConfig
 from pipeline.boottest.protocol import Expectation
 from pipeline.boottest.qemu import Machine, Media
 from pipeline.boottest.verdict import summary
-from pipeline.errors import raise_if
-from pipeline.failures import BuildFailed
+from pipeline.errors import BuildFailed, raise_if
 
 HARNESS_DIR = "/opt/canvos-doca"
 WORK = "/var/tmp/canvos-doca-boot-test"
@@ -51,17 +50,17 @@ DEFAULT_CPUS = 4
 DISK_GIB = 100
 
 # Installs the boot-test packages when the image lacks a tool (an image that
-# has them all, e.g. a mirror's, skips apt). Env: PACKAGES, OVMF_CODE.
+# has them all, e.g. a mirror's, skips apt). Env: PACKAGES, QEMU, PYTHON, OVMF_CODE.
 INSTALL_TOOLS = """\
 set -eu
-if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ] ||
-  ! command -v python3 >/dev/null 2>&1; then
+if ! command -v "$QEMU" >/dev/null 2>&1 || [ ! -f "$OVMF_CODE" ] ||
+  ! command -v "$PYTHON" >/dev/null 2>&1; then
   apt-get update -q
   # shellcheck disable=SC2086  # PACKAGES is a list
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PACKAGES
   rm -rf /var/lib/apt/lists/*
 fi
-qemu-system-x86_64 --version | head -n 1
+"$QEMU" --version | head -n 1
 """
 
 
@@ -91,6 +90,8 @@ def qemu_container(image: str) -> Container:
         dag.container()
         .from_(image)
         .with_env_variable("OVMF_CODE", facts.OVMF_CODE)
+        .with_env_variable("QEMU", facts.QEMU_PROGRAM)
+        .with_env_variable("PYTHON", facts.PYTHON_PROGRAM)
         .with_env_variable("PACKAGES", " ".join(facts.BOOT_TEST_PACKAGES))
         .with_exec(["sh", "-c", INSTALL_TOOLS])
     )
@@ -110,6 +111,7 @@ def run_config(settings: Settings, expect: Expectation) -> RunConfig:
             disk_gib=DISK_GIB,
             firmware_code=facts.OVMF_CODE,
             firmware_vars=facts.OVMF_VARS,
+            qemu=facts.QEMU_PROGRAM,
         ),
         install=Media(iso=ISO),
         boot=Media(),
@@ -134,7 +136,7 @@ def vm_run(iso: File, config: RunConfig, image: str, nonce: str) -> Container:
         .with_new_file(CONFIG, config.to_json())
         .with_env_variable("CANVOS_DOCA_BOOT_TEST_RUN", nonce)
         .with_exec(
-            ["python3", "-m", "boottest", "run", "--config", CONFIG, "--out", OUT],
+            [facts.PYTHON_PROGRAM, "-m", "boottest", "run", "--config", CONFIG, "--out", OUT],
             insecure_root_capabilities=True,
             expect=ReturnType.ANY,
         )
@@ -146,11 +148,13 @@ def variant_iso(run: runner.Run, user_data: str) -> File:
     ``user_data``, without the edge host token (a test VM must not register
     with Palette). The image targets never read user-data, so inside Earthly
     only the ISO assembly runs again."""
-    context = run.context.with_new_file("user-data", user_data)
-    credentials = dataclasses.replace(run.credentials, user_data=None)
-    built = earthly.iso(context, run.spec, run.tools, credentials, run.rebuild)
+    build = dataclasses.replace(
+        run.build,
+        context=run.build.context.with_new_file("user-data", user_data),
+        credentials=dataclasses.replace(run.build.credentials, user_data=None),
+    )
     iso_name, _ = canvos.iso_files(run.spec)
-    return built.directory(earthly.OUTPUT_DIR).file(iso_name)
+    return build.iso().directory(earthly.OUTPUT_DIR).file(iso_name)
 
 
 async def boot_test(
@@ -173,7 +177,7 @@ async def boot_test(
         raise BuildFailed(f"boot-test cannot check {installer.ref}: {exc}.") from None
     user_data = bootstage.variant_user_data(run.prepared.files["user-data"], script, expect)
     iso = variant_iso(run, user_data)
-    await runner.guard(f"Earthly {canvos.TARGET_ISO} (boot-test variant)", iso.size())
+    await runner.guard(f"Earthly {facts.CANVOS_TARGET_ISO} (boot-test variant)", iso.size())
     ran = vm_run(iso, run_config(settings, expect), settings.qemu_image, uuid.uuid4().hex)
     code = await runner.guard("boot test", ran.exit_code())
     if code not in (0, 1):

@@ -1,46 +1,31 @@
 """``canvos-doca plan|render``: the pipeline's core without a Dagger engine.
 
-Exit codes: 0 ok, 2 invalid input (message on stderr, no traceback).
-``render`` writes into a temporary sibling directory and renames it into
-place at the end, so a failure never leaves a half-written output.
+Exit codes: 0 ok, otherwise the failing error class's ``exit_code``
+(``pipeline.errors``; 2 for invalid input or a file that cannot be read or
+written), with one ``canvos-doca: ...`` line per problem on stderr naming the
+path and the fix, and no traceback. How ``render`` writes (staging,
+``--force``, in place, links, permissions) is described in ``pipeline/output.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pipeline import canvos
-from pipeline.context import (
-    CanvosTree,
-    Overlays,
-    Prepared,
-    bind_mount_plan,
-    classify_airgap,
-    describe,
-    prepare,
-    warnings,
-)
-from pipeline.errors import EXIT_INVALID_INPUT, InvalidInput, Problem
+from pipeline import airgap, canvos, checkout, facts, inputs, output
+from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
+from pipeline.errors import CanvosDocaError, InvalidInput, Problem, raise_if
+from pipeline.inputs import NO_FILES, BuildInputs
 from pipeline.plan import plan_text
-from pipeline.reference import knob_table
-from pipeline.spec import (
-    BOOL_FIELDS,
-    FIELD_NAMES,
-    LIST_FIELDS,
-    BuildSpec,
-    build_spec,
-    default,
-    doc,
-    kebab,
-    parse_config,
-)
+from pipeline.reference import input_table, knob_table
+from pipeline.spec import BOOL_FIELDS, FIELD_NAMES, LIST_FIELDS, BuildSpec, default, doc, kebab
 
-OVERLAYS_DIR = Path(__file__).resolve().parent.parent / "overlays"
+Files = BuildInputs[Path, Path]
+
+OVERLAYS_DIR = output.package_overlays()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resolved build and its warnings")
-    commands.add_parser("knobs", help="print every knob with its default (Markdown table)")
+    commands.add_parser(
+        "knobs", help="print every knob with its default, and the file inputs (Markdown tables)"
+    )
     render = commands.add_parser(
         "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
     )
@@ -63,8 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--canvos", type=Path, help="CanvOS checkout to read PE_VERSION etc. from")
     for sub in (plan, render):
         sub.add_argument("--config", type=Path, help="YAML file of knobs (keys = knob names)")
+        _add_file_inputs(sub)
         _add_knobs(sub)
     return parser
+
+
+def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("file inputs (read once; not config keys)")
+    for item in inputs.FILE_INPUTS:
+        flag = f"--{kebab(item.name)}"
+        group.add_argument(flag, dest=item.name, type=Path, metavar="PATH", help=item.doc)
 
 
 def _add_knobs(parser: argparse.ArgumentParser) -> None:
@@ -92,47 +87,28 @@ def _shown_default(name: str) -> str:
 
 
 def _spec_from(args: argparse.Namespace) -> BuildSpec:
-    config = {}
-    if args.config is not None:
-        config = parse_config(_read(args.config, "config"), source=str(args.config))
+    config = inputs.read_text(args.config, "config") if args.config is not None else None
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
-    return build_spec(config, overrides)
+    return inputs.load_spec(config, str(args.config), overrides)
+
+
+def _files_from(args: argparse.Namespace) -> Files:
+    return inputs.from_paths(*(getattr(args, name) for name in inputs.FILE_INPUT_NAMES))
 
 
 def _read(path: Path, field: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            [Problem(field, str(path), f"cannot be read ({exc.strerror}).", "check the path.")]
-        ) from None
+    return inputs.read_text(path, field)
 
 
 def _tree(canvos_dir: Path) -> CanvosTree:
-    if not canvos_dir.is_dir():
-        raise InvalidInput(
-            [Problem("canvos", str(canvos_dir), "is not a directory.", "pass a CanvOS checkout.")]
-        )
-    k8s_json = canvos_dir / "k8s_version.json"
+    root = checkout.open_checkout(canvos_dir)
     return CanvosTree(
-        dockerfile=_read(canvos_dir / "Dockerfile", "canvos"),
-        earthfile=_read(canvos_dir / "Earthfile", "canvos"),
-        k8s_versions_json=k8s_json.read_text(encoding="utf-8") if k8s_json.is_file() else None,
-        commit=_git_head(canvos_dir),
-        local_path=str(canvos_dir.resolve()),
+        dockerfile=checkout.read_file(root, facts.CANVOS_DOCKERFILE) or "",
+        earthfile=checkout.read_file(root, facts.CANVOS_EARTHFILE) or "",
+        k8s_versions_json=checkout.read_file(root, "k8s_version.json"),
+        commit=checkout.commit(root),
+        local_path=str(root),
     )
-
-
-def _git_head(canvos_dir: Path) -> str:
-    """The checkout's commit, read from .git without running git."""
-    head = canvos_dir / ".git" / "HEAD"
-    if not head.is_file():
-        return ""
-    text = head.read_text().strip()
-    if text.startswith("ref: "):
-        ref = canvos_dir / ".git" / text[5:]
-        return ref.read_text().strip() if ref.is_file() else ""
-    return text
 
 
 def _overlays() -> Overlays:
@@ -142,106 +118,84 @@ def _overlays() -> Overlays:
     )
 
 
-def _airgap_kind(spec: BuildSpec) -> str:
-    if not spec.doca_airgap:
-        return ""
-    source = Path(spec.doca_airgap)
-    if source.is_file():
-        return classify_airgap([source.name])
-    if source.is_dir():
-        return classify_airgap([p.name for p in source.iterdir()])
-    raise InvalidInput(
-        [Problem("doca_airgap", spec.doca_airgap, "does not exist.", "check the path.")]
-    )
+def _prepare(spec: BuildSpec, canvos_dir: Path, files: Files) -> Prepared:
+    return prepare(spec, _tree(canvos_dir), _overlays(), files)
 
 
-def _prepare(spec: BuildSpec, canvos_dir: Path) -> Prepared:
-    user_data = _read(Path(spec.user_data), "user_data") if spec.user_data else None
-    if spec.doca_repo_key and not Path(spec.doca_repo_key).is_file():
-        raise InvalidInput(
-            [Problem("doca_repo_key", spec.doca_repo_key, "is not a file.", "check the path.")]
-        )
-    return prepare(
-        spec,
-        _tree(canvos_dir),
-        _overlays(),
-        user_data=user_data,
-        airgap_kind=_airgap_kind(spec),
-        has_key=bool(spec.doca_repo_key),
-    )
+def render(
+    spec: BuildSpec,
+    canvos_dir: Path,
+    out: Path,
+    force: bool = False,
+    files: Files = NO_FILES,
+    paths: Mapping[str, Path | None] | None = None,
+) -> Prepared:
+    """Write the prepared checkout to ``out`` (rules: ``pipeline/output.py``).
 
-
-def render(spec: BuildSpec, canvos_dir: Path, out: Path, force: bool = False) -> Prepared:
-    """Write the prepared checkout to ``out`` (all or nothing)."""
-    if out.exists() and not force:
-        raise InvalidInput(
-            [Problem("out", str(out), "already exists.", "choose a new directory or pass --force.")]
-        )
-    prepared = _prepare(spec, canvos_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tree = staging / "tree"
-        shutil.copytree(canvos_dir, tree, symlinks=True, ignore=shutil.ignore_patterns("build"))
-        shutil.copytree(OVERLAYS_DIR, tree / canvos.CONTEXT_DIR, dirs_exist_ok=True)
-        _copy_sources(spec, tree)
-        for relative, content in prepared.files.items():
-            target = tree / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
-        if out.exists():
-            old = staging / "old"
-            out.rename(old)
-        tree.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    ``paths`` are the files the user named (field -> path: --config and the
+    file inputs), only so that ``--force`` never deletes one of them. Raises
+    ``InvalidInput`` before anything is written when an input is wrong.
+    """
+    target = output.check_target(out, canvos_dir, force, paths)
+    prepared = _prepare(spec, canvos_dir, files)
+    if files.airgap is not None:
+        airgap.check(str(files.airgap.source), spec.doca_version)
+    output.write(target, checkout.open_checkout(canvos_dir), prepared.files, _sources(files))
     return prepared
 
 
-def _copy_sources(spec: BuildSpec, tree: Path) -> None:
-    if spec.doca_airgap:
-        source, target = Path(spec.doca_airgap), tree / canvos.AIRGAP_DIR
-        target.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, target / source.name)
-    if spec.doca_repo_key:
-        key = tree / canvos.KEY_PATH
-        key.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(spec.doca_repo_key, key)
+def _sources(files: Files) -> list[output.Source]:
+    """What render copies besides the checkout: overlays, air-gapped source, key."""
+    sources = [output.Source(OVERLAYS_DIR, canvos.CONTEXT_DIR, "overlays")]
+    if files.airgap is not None:
+        source = files.airgap.source
+        into = canvos.AIRGAP_DIR if source.is_dir() else f"{canvos.AIRGAP_DIR}/{source.name}"
+        sources.append(output.Source(source, into, "doca_airgap"))
+    if files.repo_key is not None:
+        sources.append(output.Source(files.repo_key, canvos.KEY_PATH, "doca_repo_key"))
+    return sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "knobs":
-        print(knob_table(), end="")
+        print(knob_table() + "\n" + input_table(), end="")
         return 0
     try:
-        spec = _spec_from(args)
+        spec, files = _inputs_from(args)
         if args.command == "render":
-            prepared = render(spec, args.canvos, args.out, force=args.force)
-            print(plan_text(spec, prepared.description, prepared.warnings), end="")
-            print(f"Wrote {args.out}. Next: cd {args.out} && ./earthly.sh +build-all-images")
+            paths = {"config": args.config}
+            paths |= {name: getattr(args, name) for name in inputs.FILE_INPUT_NAMES}
+            prepared = render(spec, args.canvos, args.out, args.force, files, paths)
+            print(plan_text(prepared.description, prepared.warnings), end="")
+            print(output.next_steps(Path(os.path.abspath(args.out)), spec.k8s_version), end="")
+        elif args.canvos is not None:
+            prepared = _prepare(spec, args.canvos, files)
+            print(plan_text(prepared.description, prepared.warnings), end="")
         else:
-            if args.canvos is not None:
-                prepared = _prepare(spec, args.canvos)
-                description, notes = prepared.description, prepared.warnings
-            else:
-                description, notes = _description_without_tree(spec)
-            print(plan_text(spec, description, notes), end="")
-    except InvalidInput as exc:
+            description = describe_ref(spec, files)
+            print(plan_text(description, warnings(description)), end="")
+    except CanvosDocaError as exc:
         print(f"canvos-doca: {exc.render()}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+        return exc.exit_code
     return 0
 
 
-def _description_without_tree(spec: BuildSpec) -> tuple[dict[str, object], tuple[str, ...]]:
-    """Plan without a checkout: everything but what only the Earthfile knows."""
-    mounts = bind_mount_plan(spec)
-    tree = CanvosTree(dockerfile="", earthfile="")
-    pe = f"<PE_VERSION of {spec.canvos_ref}>"
-    return describe(spec, tree, pe, mounts, _airgap_kind(spec)), tuple(warnings(spec))
+def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
+    """The spec and the file inputs, with the problems of both reported at once."""
+    problems: list[Problem] = []
+    spec, files = None, None
+    try:
+        spec = _spec_from(args)
+    except InvalidInput as exc:
+        problems += exc.problems
+    try:
+        files = _files_from(args)
+    except InvalidInput as exc:
+        problems += exc.problems
+    raise_if(problems)
+    assert spec is not None and files is not None
+    return spec, files
 
 
 if __name__ == "__main__":

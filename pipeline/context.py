@@ -1,21 +1,32 @@
-"""The prepared CanvOS build context, as a set of file edits.
+"""The prepared CanvOS build context: the files to write and their description.
 
-Pure: takes the texts it needs from a CanvOS tree and the project's overlays
-and returns the files to write. The CLI applies them to a copied directory,
-the Dagger module to a ``Directory``; both get byte-identical results.
+Pure: takes the texts it needs from a CanvOS tree, the project's overlays and
+the build's inputs, and returns the files to write. The CLI applies them to a
+copied directory, the Dagger module to a ``Directory``; both get
+byte-identical results. Every source is read once here: the Earthfile
+(``pipeline.earthfile``) and the user-data (``pipeline.userdata``).
 """
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, field
 
-from pipeline import canvos, doca, facts, kairos
-from pipeline.errors import InvalidInput, Problem, raise_if
-from pipeline.spec import BuildSpec, as_dict
+from pipeline import canvos, doca, earthfile, facts, persistence, userdata, userdata_edit
+from pipeline.description import (
+    BuildDescription,
+    CanvosSource,
+    DocaSource,
+    Outputs,
+    Persistence,
+)
+from pipeline.earthfile import PRO_BUILD_ARG, Earthfile
+from pipeline.errors import Problem, raise_if
+from pipeline.inputs import NO_FILES, ONLINE, AnyInputs
+from pipeline.spec import BuildSpec
 
-TOOL_VERSION = "0.1.0"
-AIRGAP_KINDS = ("", "repo-dir", "repo-deb")
+# A rebuild value is written into the Dockerfile as an ARG default.
+_REBUILD = re.compile(r"^[A-Za-z0-9._:+-]*$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,7 @@ class Prepared:
     """Text files to write (relative path -> content) plus the description."""
 
     files: dict[str, str]
-    description: dict[str, object]
+    description: BuildDescription
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -51,97 +62,139 @@ def prepare(
     spec: BuildSpec,
     tree: CanvosTree,
     overlays: Overlays,
-    user_data: str | None = None,
-    airgap_kind: str = "",
-    has_key: bool = False,
+    inputs: AnyInputs = NO_FILES,
+    *,
+    rebuild: str = "",
+    ubuntu_pro_key: bool = False,
 ) -> Prepared:
-    """Compute every file canvos-doca writes into a CanvOS checkout."""
-    if airgap_kind not in AIRGAP_KINDS:
-        raise ValueError(f"airgap_kind {airgap_kind!r} not in {AIRGAP_KINDS}")
-    problems = canvos.check_tree(spec, tree.earthfile, tree.k8s_versions_json)
-    user_text = overlays.default_user_data if user_data is None else user_data
-    problems += kairos.check_user_data(user_text)
-    raise_if(problems)
+    """Compute every file canvos-doca writes into a CanvOS checkout.
+
+    ``rebuild`` (any new value) is baked into the DOCA block, so it
+    invalidates the DOCA install step once for every target of the run;
+    ``ubuntu_pro_key`` says whether the build has a key to hand CanvOS.
+    Raises ``InvalidInput`` with every problem of the tree, inputs and user-data.
+    """
+    parsed = earthfile.read(tree.earthfile)
+    problems = canvos.check_tree(spec, parsed, tree.k8s_versions_json, ubuntu_pro_key)
+    problems += inputs.problems(spec) + _rebuild_problems(rebuild)
+    user_data, found = userdata.read(
+        overlays.default_user_data if inputs.user_data is None else inputs.user_data
+    )
+    raise_if(problems + found)
+    assert user_data is not None  # no problems: it parsed
 
     mounts = bind_mount_plan(spec)
     mount_paths = tuple(m.path for m in mounts.kept)
     # Every bind path must exist in the image, the user's own ones included.
-    created = mount_paths + tuple(
-        p for p in kairos.user_data_bind_mounts(user_text) if p not in mount_paths
+    created = mount_paths + tuple(p for p in user_data.bind_mounts if p not in mount_paths)
+    pro = parsed.ubuntu_pro if ubuntu_pro_key else ""
+    source = canvos_source(spec, tree, parsed, pro)
+    description = describe(spec, source, mounts, inputs.doca_source, rebuild)
+    values = canvos.block_values(
+        spec, created, inputs.doca_source, inputs.repo_key is not None, rebuild
     )
-    block = canvos.render_doca_block(
-        overlays.fragment, canvos.block_values(spec, created, airgap_kind, has_key)
-    )
-    pe_version = canvos.earthfile_arg(tree.earthfile, "PE_VERSION") or ""
-    description = describe(spec, tree, pe_version, mounts, airgap_kind)
-    persistent = kairos.persistent_paths(spec.os_distribution, extra=created)
+    persistent = persistence.persistent_paths(spec.os_distribution, extra=created)
     files = {
-        "Dockerfile": canvos.insert_block(tree.dockerfile, block),
-        ".arg": canvos.arg_file(spec),
-        "user-data": kairos.merge_user_data(user_text, mount_paths, spec.os_distribution),
+        facts.CANVOS_DOCKERFILE: canvos.insert_block(
+            tree.dockerfile, canvos.render_doca_block(overlays.fragment, values)
+        ),
+        ".arg": canvos.arg_file(spec, pro),
+        "user-data": userdata_edit.add_bind_mounts(user_data, mount_paths, spec.os_distribution),
         canvos.PERSISTENT_PATHS_FILE: "\n".join(persistent) + "\n",
         canvos.FACTS_FILE: facts.shell_env(),
         f"{canvos.AIRGAP_DIR}/.keep": "",
-        canvos.DESCRIPTION_FILE: json.dumps(description, indent=2, sort_keys=True) + "\n",
+        canvos.DESCRIPTION_FILE: description.to_json(),
     }
-    return Prepared(files=files, description=description, warnings=tuple(warnings(spec)))
+    return Prepared(files=files, description=description, warnings=warnings(description, tree))
+
+
+def _rebuild_problems(rebuild: str) -> list[Problem]:
+    if _REBUILD.match(rebuild):
+        return []
+    return [
+        Problem(
+            "rebuild",
+            rebuild,
+            "is written into the Dockerfile and may hold only letters, digits and . _ : + -.",
+            "use e.g. --rebuild $(date +%s).",
+        )
+    ]
+
+
+def canvos_source(spec: BuildSpec, tree: CanvosTree, parsed: Earthfile, pro: str) -> CanvosSource:
+    """Where CanvOS comes from and what its Earthfile resolves to for this spec."""
+    return CanvosSource(
+        url=tree.local_path or spec.canvos_url,
+        ref="(local checkout)" if tree.local_path else spec.canvos_ref,
+        commit=tree.commit,
+        pe_version=parsed.pe_version,
+        base_image=parsed.base_image(canvos.arg_values(spec, pro)),
+        kairos_tag_arg="" if spec.base_image else parsed.kairos_tag_arg,
+        ubuntu_pro=pro,
+    )
 
 
 def describe(
     spec: BuildSpec,
-    tree: CanvosTree,
-    pe_version: str,
-    mounts: kairos.BindMountPlan,
-    airgap_kind: str,
-) -> dict[str, object]:
+    source: CanvosSource,
+    mounts: persistence.BindMountPlan,
+    doca_source: str = ONLINE,
+    rebuild: str = "",
+) -> BuildDescription:
     """The machine-readable description of the resolved build (no secrets)."""
     iso, checksum = canvos.iso_files(spec)
-    return {
-        "tool": {"name": "canvos-doca", "version": TOOL_VERSION},
-        "spec": as_dict(spec),
-        "canvos": {
-            "url": tree.local_path or spec.canvos_url,
-            "ref": "(local checkout)" if tree.local_path else spec.canvos_ref,
-            "commit": tree.commit,
-            "pe_version": pe_version,
-        },
-        "doca": {
-            "version": spec.doca_version,
-            "ofed": doca.ofed_release(spec.doca_version),
-            "profile": spec.doca_profile,
-            "source": airgap_kind or "online",
-            "repo": "" if airgap_kind else canvos.repo_for(spec),
-        },
-        "persistence": {
-            "kairos_init_version": kairos.KAIROS_INIT_VERSION,
-            "bind_mounts": [{"path": m.path, "reason": m.reason} for m in mounts.kept],
-            "left_out": [{"path": m.path, "reason": m.reason} for m in mounts.dropped],
-            "upgrade_hazards": "listed by the image build in the DOCA manifest",
-        },
-        "outputs": {
-            "iso": f"{canvos.BUILD_DIR}/{iso}",
-            "iso_sha256": f"{canvos.BUILD_DIR}/{checksum}",
-            "provider_images": canvos.provider_image_refs(spec, pe_version),
-        },
-    }
+    refs = canvos.provider_image_refs(spec, source.pe_version)
+    build_dir = facts.CANVOS_BUILD_DIR
+    return BuildDescription(
+        spec=spec,
+        canvos=source,
+        doca=DocaSource(
+            version=spec.doca_version,
+            ofed=doca.ofed_release(spec.doca_version),
+            profile=spec.doca_profile,
+            source=doca_source,
+            repo=canvos.doca_repo(spec) if doca_source == ONLINE else "",
+        ),
+        persistence=Persistence(facts.KAIROS_INIT_VERSION, mounts.kept, mounts.dropped),
+        outputs=Outputs(
+            iso=f"{build_dir}/{iso}",
+            iso_sha256=f"{build_dir}/{checksum}",
+            provider_images=dict(zip(spec.k8s_version, refs, strict=True)),
+            installer_image=canvos.installer_image_ref(spec, source.pe_version),
+        ),
+        rebuild=rebuild,
+    )
 
 
-def bind_mount_plan(spec: BuildSpec) -> kairos.BindMountPlan:
+def describe_ref(
+    spec: BuildSpec, inputs: AnyInputs = NO_FILES, *, pe_version: str = "", commit: str = ""
+) -> BuildDescription:
+    """The description without a checkout (``plan`` with no ``--canvos``):
+    what only the Earthfile knows is a placeholder unless given."""
+    source = CanvosSource(
+        url=spec.canvos_url,
+        ref=spec.canvos_ref,
+        commit=commit,
+        pe_version=pe_version or f"<PE_VERSION of {spec.canvos_ref}>",
+        base_image=spec.base_image,
+    )
+    return describe(spec, source, bind_mount_plan(spec), inputs.doca_source)
+
+
+def bind_mount_plan(spec: BuildSpec) -> persistence.BindMountPlan:
     """The persistent paths this build adds to user-data, and those left out."""
-    return kairos.explain_bind_mounts(
+    return persistence.explain_bind_mounts(
         spec.doca_profile, spec.bind_mounts, spec.os_distribution, opensm=spec.opensm
     )
 
 
-def warnings(spec: BuildSpec) -> list[str]:
+def warnings(description: BuildDescription, tree: CanvosTree | None = None) -> tuple[str, ...]:
     """Things worth knowing that do not stop the build."""
+    spec, source = description.spec, description.canvos
     out = []
     if doca.series(spec.doca_version) not in doca.LTS_SERIES:
-        out.append(
-            f"DOCA {spec.doca_version} is not an LTS release; LTS series: "
-            + ", ".join(f"{s}.x" for s in doca.LTS_SERIES)
-            + "."
-        )
+        lts = ", ".join(f"{s}.x" for s in doca.LTS_SERIES)
+        out.append(f"DOCA {spec.doca_version} is not an LTS release; LTS series: {lts}.")
     if not spec.canvos_ref.startswith("v") and len(spec.canvos_ref) != 40:
         out.append(
             f"canvos_ref {spec.canvos_ref!r} looks like a branch: builds resolve it to a commit, "
@@ -152,24 +205,15 @@ def warnings(spec: BuildSpec) -> list[str]:
             f"{len(spec.k8s_version)} provider images will be built (one per K8s version, "
             "~4-5 GB each); they share the DOCA base layer."
         )
-    return out
-
-
-def classify_airgap(names: list[str]) -> str:
-    """Which kind of air-gapped source a directory listing (or file name) is."""
-    if any(n.startswith("doca-host") and n.endswith(".deb") for n in names):
-        return "repo-deb"
-    if any(n in ("Packages", "Packages.gz", "Packages.xz", "InRelease", "Release") for n in names):
-        return "repo-dir"
-    raise InvalidInput(
-        [
-            Problem(
-                "doca_airgap",
-                ", ".join(sorted(names)[:5]) or "<empty>",
-                "is neither a flat apt repository (Packages/Release at its top) "
-                "nor a doca-host .deb.",
-                "pass the directory of NVIDIA's DOCA repo mirror, "
-                "or the doca-host_*.deb local-repo file.",
-            )
-        ]
-    )
+    if tree is not None and not source.base_image:
+        out.append(
+            f"the Earthfile of CanvOS {source.ref} has no Kairos base image rule canvos-doca "
+            "can read: doca-image needs --base-image (the Earthly targets are not affected)."
+        )
+    if source.ubuntu_pro == PRO_BUILD_ARG:
+        out.append(
+            f"CanvOS {source.ref} takes the Ubuntu Pro key as a build arg (ARG UBUNTU_PRO_KEY), "
+            "which Earthly records with the build; CanvOS refs that read it with "
+            "RUN --secret UBUNTU_PRO_KEY (main) keep it out of the build metadata."
+        )
+    return tuple(out)

@@ -8,10 +8,9 @@ from typing import Any
 
 import yaml
 
+from pipeline import facts
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
-
-CLOUD_CONFIG_HEADER = "#cloud-config"
 
 
 def registry_hosts(spec: BuildSpec) -> tuple[str, ...]:
@@ -62,4 +61,4 @@ def with_edge_host_token(user_data: str, token: str) -> str:
             ]
         )
     body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    return f"{CLOUD_CONFIG_HEADER}\n{body}"
+    return f"{facts.KAIROS_CLOUD_CONFIG_HEADER}\n{body}"

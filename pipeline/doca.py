@@ -1,8 +1,9 @@
-"""What canvos-doca knows about NVIDIA DOCA-Host: versions, profiles, repos.
+"""DOCA-Host rules derived from the facts: versions, profiles, repositories.
 
-Facts from NVIDIA's DOCA-Host release notes (see DOMAIN.md §4). The image
-stage (overlays/doca/) derives the repository path from the image itself;
-this module validates the user's choice before any build starts.
+The facts themselves (series, profiles, repository layout; NVIDIA's DOCA-Host
+release notes) are in ``pipeline/resources/facts.toml``. The image stage
+(overlays/doca/) derives the repository path from the image itself; this
+module validates the user's choice before any build starts.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import re
 
 from pipeline import facts
 
-DEFAULT_VERSION = facts.DOCA_DEFAULT_VERSION
-DEFAULT_PROFILE = facts.DOCA_DEFAULT_PROFILE
-DEFAULT_REPO_URL = facts.DOCA_DEFAULT_REPO_URL
-SERIES_OFED = facts.DOCA_SERIES_OFED
-LTS_SERIES = facts.DOCA_LTS_SERIES
-PROFILES = tuple(p.name for p in facts.DOCA_PROFILES)
-KERNEL_PROFILES = tuple(p.name for p in facts.DOCA_PROFILES if p.kernel_modules)
+# Profile meta-package names, in the order users see them.
+PROFILES: tuple[str, ...] = tuple(p.name for p in facts.DOCA_PROFILES)
+# Profiles that install DKMS kernel modules.
+KERNEL_PROFILES: tuple[str, ...] = tuple(p.name for p in facts.DOCA_PROFILES if p.kernel_modules)
+# Profiles that ship OVS-DOCA, whose database must persist.
+OVS_PROFILES: tuple[str, ...] = tuple(p.name for p in facts.DOCA_PROFILES if p.ovs_state)
+# OS_DISTRIBUTION -> releases DOCA-Host supports.
 SUPPORTED_OS = facts.DOCA_SUPPORTED_OS
-REPO_ARCH = facts.DOCA_REPO_ARCH
+LTS_SERIES = facts.DOCA_LTS_SERIES
 
 _VERSION_RE = re.compile(facts.DOCA_VERSION_PATTERN)
 
@@ -35,23 +36,15 @@ def series(version: str) -> str | None:
 def ofed_release(version: str) -> str | None:
     """The DOCA-OFED release a DOCA version ships, if the series is known."""
     found = series(version)
-    return SERIES_OFED.get(found) if found else None
-
-
-def repo_os(os_distribution: str, os_version: str) -> str:
-    """The OS directory name of the DOCA repo, e.g. ``ubuntu22.04``."""
-    return f"{os_distribution}{os_version}"
+    return facts.DOCA_SERIES_OFED.get(found) if found else None
 
 
 def repo_url(base: str, version: str, os_distribution: str, os_version: str, arch: str) -> str:
-    """The flat apt repository a build of this target uses."""
+    """The flat apt repository a build of this target uses, e.g.
+    ``<base>/3.2.2/ubuntu22.04/x86_64/``."""
     return facts.DOCA_REPO_LAYOUT.format(
         base=base.rstrip("/"),
         version=version,
-        os_dir=repo_os(os_distribution, os_version),
-        arch_dir=REPO_ARCH[arch],
+        os_dir=f"{os_distribution}{os_version}",
+        arch_dir=facts.DOCA_REPO_ARCH[arch],
     )
-
-
-def builds_kernel_modules(profile: str) -> bool:
-    return profile in KERNEL_PROFILES

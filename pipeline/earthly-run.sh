@@ -53,12 +53,33 @@ until docker info >/dev/null 2>&1; do
   sleep 1
 done
 
-# CanvOS reads the Ubuntu Pro key as a build arg; it reaches Earthly from a
-# secret env var, never from argv or .arg.
-if [ -n "${UBUNTU_PRO_KEY:-}" ]; then
-  EARTHLY_BUILD_ARGS="UBUNTU_PRO_KEY=$UBUNTU_PRO_KEY"
-  export EARTHLY_BUILD_ARGS
+# The Ubuntu Pro key, a secret file, reaches Earthly the way the Earthfile
+# takes it (CANVOS_DOCA_UBUNTU_PRO, read from the Earthfile by canvos-doca):
+#   secret     RUN --secret UBUNTU_PRO_KEY (CanvOS main): an Earthly secret
+#              read from the file (--secret-file); the value is in no argv or env.
+#   build-arg  ARG UBUNTU_PRO_KEY (CanvOS v4.9.x): the only way is a build arg;
+#              it goes through Earthly's environment, never argv or .arg.
+pro="${CANVOS_DOCA_UBUNTU_PRO:-}"
+pro_key="$secrets/ubuntu-pro-key"
+if [ -n "$pro" ] && [ ! -s "$pro_key" ]; then
+  echo "canvos-doca: ERROR: the Ubuntu Pro key file $pro_key is missing or empty" >&2
+  exit 64
 fi
+case "$pro" in
+  '') ;;
+  secret)
+    EARTHLY_SECRET_FILES="UBUNTU_PRO_KEY=$pro_key"
+    export EARTHLY_SECRET_FILES
+    ;;
+  build-arg)
+    EARTHLY_BUILD_ARGS="UBUNTU_PRO_KEY=$(cat "$pro_key")"
+    export EARTHLY_BUILD_ARGS
+    ;;
+  *)
+    echo "canvos-doca: ERROR: unknown Ubuntu Pro contract '$pro'" >&2
+    exit 64
+    ;;
+esac
 
 echo "canvos-doca: earthly $*" >&2
 status=0

@@ -8,6 +8,9 @@ state on named cache volumes (LOCKED: one BuildKit / one dockerd per volume
 at a time), keyed by tool version and target arch, so a second build on the
 same engine reuses every layer.
 
+``EarthlyBuild`` holds one prepared build (context, description with the
+spec and the rebuild value, tools, credentials) and has a method per target.
+
 Caching, step by step:
   * Dagger caches each ``with_exec`` by its inputs: the prepared context (a
     CanvOS commit, never a branch name), argv and env. Same inputs -> the
@@ -19,14 +22,18 @@ Caching, step by step:
     Earthly's BuildKit cache (the volume) still holds ``base-image``: its
     Dockerfile build copies only ``canvos-doca/`` and ``certs/``, so the DOCA
     layer's key does not involve user-data and only the ISO assembly runs.
-  * ``rebuild`` (any new value) adds ``--no-cache`` and an env var, which
-    changes the exec key and makes Earthly ignore its cache: a forced rebuild.
+  * ``rebuild`` is applied once, when the context is prepared: its value is an
+    ARG of the DOCA block, so the first target of a run rebuilds the DOCA
+    stage and everything on it, and every later target (same context, same
+    Dockerfile) reuses that result from the Earthly cache. No target runs
+    with ``--no-cache``: the installer rootfs that is verified is the one
+    ``+iso`` packs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dagger import (
@@ -41,12 +48,14 @@ from dagger import (
     dag,
 )
 
-from pipeline import canvos, images
+from pipeline import artifacts, facts
 from pipeline.credentials import registry_hosts
+from pipeline.description import BuildDescription
+from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
 
 WORKSPACE = "/workspace"
-OUTPUT_DIR = f"{WORKSPACE}/{canvos.BUILD_DIR}"
+OUTPUT_DIR = f"{WORKSPACE}/{facts.CANVOS_BUILD_DIR}"
 IMAGES_DIR = f"{OUTPUT_DIR}/images"
 EARTHLY_CACHE = "/tmp/earthly"
 DOCKER_STATE = "/var/lib/docker"
@@ -57,12 +66,13 @@ SCRIPT = "/usr/local/bin/canvos-doca-earthly"
 SECRET_DIR = "/run/canvos-doca"
 REGISTRY_PASSWORD = f"{SECRET_DIR}/registry-password"
 DOCKER_CONFIG = f"{SECRET_DIR}/docker-config.json"
+UBUNTU_PRO_KEY = f"{SECRET_DIR}/ubuntu-pro-key"
 USER_DATA = f"{WORKSPACE}/user-data"
 # Earthly's own analytics off, as earthly.sh does.
 GLOBAL_CONFIG = "{disable_analytics: true}"
 
 # Runs inside the Earthly image (Alpine, busybox sh); shellcheck-clean file next
-# to this module. Secrets arrive as files or secret env vars, only on tmpfs.
+# to this module. Secrets arrive as files, only on tmpfs.
 RUN_SCRIPT = (Path(__file__).parent / "earthly-run.sh").read_text()
 
 
@@ -70,8 +80,8 @@ RUN_SCRIPT = (Path(__file__).parent / "earthly-run.sh").read_text()
 class Tools:
     """The images the chains run (pinned defaults, overridable for mirrors)."""
 
-    earthly_image: str = images.EARTHLY_IMAGE
-    dind_image: str = images.DIND_IMAGE
+    earthly_image: str = facts.EARTHLY_IMAGE
+    dind_image: str = facts.DIND_IMAGE
 
 
 @dataclass(frozen=True)
@@ -99,9 +109,16 @@ class SavedImage:
     container: Container
 
 
+def version_of(image: str) -> str:
+    """The tag of an image reference (``repo:tag`` or ``repo:tag@sha256:...``)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
 def cache_key(kind: str, image: str, arch: str) -> str:
     """A cache volume name that never mixes tool versions or target arches."""
-    return f"canvos-doca-{kind}-{images.version_of(image)}-{arch}"
+    return f"canvos-doca-{kind}-{version_of(image)}-{arch}"
 
 
 def docker_daemon(arch: str, tools: Tools) -> Service:
@@ -134,70 +151,9 @@ def proxy_env(spec: BuildSpec) -> dict[str, str]:
     return env
 
 
-def earthly_container(
-    context: Directory,
-    spec: BuildSpec,
-    tools: Tools = Tools(),
-    credentials: Credentials = Credentials(),
-    rebuild: str = "",
-) -> Container:
-    """The Earthly container with the prepared context at /workspace."""
-    state = dag.cache_volume(cache_key("earthly", tools.earthly_image, spec.arch))
-    ctr = (
-        dag.container()
-        .from_(tools.earthly_image)
-        .with_mounted_cache(EARTHLY_CACHE, state, sharing=CacheSharingMode.LOCKED)
-        .with_service_binding(DOCKER_ALIAS, docker_daemon(spec.arch, tools))
-        .with_env_variable("DOCKER_HOST", DOCKER_HOST)
-        .with_env_variable("GLOBAL_CONFIG", GLOBAL_CONFIG)
-    )
-    for name, value in sorted(proxy_env(spec).items()):
-        ctr = ctr.with_env_variable(name, value)
-    if rebuild:
-        ctr = ctr.with_env_variable("CANVOS_DOCA_REBUILD", rebuild)
-    ctr = (
-        ctr.with_new_file(SCRIPT, RUN_SCRIPT, permissions=0o755)
-        .with_mounted_temp("/root/.docker")
-        .with_mounted_directory(WORKSPACE, context)
-        .with_workdir(WORKSPACE)
-    )
-    return _with_credentials(ctr, spec, credentials)
-
-
-def _with_credentials(ctr: Container, spec: BuildSpec, credentials: Credentials) -> Container:
-    if credentials.docker_config is not None:
-        ctr = ctr.with_mounted_secret(DOCKER_CONFIG, credentials.docker_config)
-    if credentials.registry_password is not None:
-        ctr = (
-            ctr.with_env_variable("CANVOS_DOCA_REGISTRY_USER", credentials.registry_username)
-            .with_env_variable("CANVOS_DOCA_REGISTRY_HOSTS", " ".join(registry_hosts(spec)))
-            .with_mounted_secret(REGISTRY_PASSWORD, credentials.registry_password)
-        )
-    if credentials.ubuntu_pro_key is not None:
-        ctr = ctr.with_secret_variable("UBUNTU_PRO_KEY", credentials.ubuntu_pro_key)
-    return ctr
-
-
-def earthly_argv(target: str, build_args: Sequence[str], rebuild: str = "") -> list[str]:
+def earthly_argv(target: str, build_args: Sequence[str]) -> list[str]:
     """The command line after the entrypoint's ``--allow-privileged``."""
-    flags = ["--no-cache"] if rebuild else []
-    return [SCRIPT, *flags, target, *build_args]
-
-
-def run_target(
-    ctr: Container,
-    target: str,
-    build_args: Sequence[str],
-    save: Mapping[str, str] | None = None,
-    rebuild: str = "",
-) -> Container:
-    """Run one Earthly target; ``save`` maps image refs to tarball names."""
-    ctr = ctr.with_env_variable("CANVOS_DOCA_TARGET", target)
-    if save:
-        lines = "\n".join(f"{ref}|{name}" for ref, name in save.items())
-        ctr = ctr.with_env_variable("CANVOS_DOCA_SAVE", lines)
-    # Root capabilities for Earthly's embedded BuildKit (overlayfs, namespaces).
-    return ctr.with_exec(earthly_argv(target, build_args, rebuild), insecure_root_capabilities=True)
+    return [SCRIPT, target, *build_args]
 
 
 def without_user_data(context: Directory) -> Directory:
@@ -205,124 +161,163 @@ def without_user_data(context: Directory) -> Directory:
     return context.without_file("user-data")
 
 
-def iso(
-    context: Directory,
-    spec: BuildSpec,
-    tools: Tools = Tools(),
-    credentials: Credentials = Credentials(),
-    rebuild: str = "",
-) -> Container:
-    """``+iso`` ran: the ISO and its .sha256 are in OUTPUT_DIR."""
-    ctr = earthly_container(context, spec, tools, credentials, rebuild)
-    if credentials.user_data is not None:
-        ctr = ctr.with_mounted_secret(USER_DATA, credentials.user_data)
-    return run_target(ctr, canvos.TARGET_ISO, canvos.earthly_args(spec), rebuild=rebuild)
+@dataclass(frozen=True)
+class EarthlyBuild:
+    """One prepared CanvOS build and the Earthly targets that run on it.
 
+    Every target gets the same prepared context (the image targets without
+    ``user-data``), the same tools, credentials and cache volumes, so they
+    share one ``base-image`` build.
+    """
 
-def saved_image(
-    context: Directory,
-    spec: BuildSpec,
-    target: str,
-    build_args: Sequence[str],
-    ref: str,
-    name: str,
-    tools: Tools = Tools(),
-    credentials: Credentials = Credentials(),
-    rebuild: str = "",
-) -> SavedImage:
-    """Run an image target, save the image it loaded into docker, import it."""
-    ctr = earthly_container(without_user_data(context), spec, tools, _no_user_data(credentials))
-    ran = run_target(ctr, target, build_args, save={ref: name}, rebuild=rebuild)
-    tarball = ran.file(f"{IMAGES_DIR}/{name}.tar")
-    return SavedImage(
-        ref=ref,
-        name=name,
-        built=ran,
-        tarball=tarball,
-        inspect=ran.file(f"{IMAGES_DIR}/{name}.json"),
-        checksum=ran.file(f"{IMAGES_DIR}/{name}.tar.sha256"),
-        container=dag.container().import_(tarball),
-    )
+    context: Directory
+    description: BuildDescription
+    tools: Tools = Tools()
+    credentials: Credentials = Credentials()
 
+    @property
+    def spec(self) -> BuildSpec:
+        return self.description.spec
 
-def _no_user_data(credentials: Credentials) -> Credentials:
-    return Credentials(
-        registry_username=credentials.registry_username,
-        registry_password=credentials.registry_password,
-        docker_config=credentials.docker_config,
-        ubuntu_pro_key=credentials.ubuntu_pro_key,
-    )
+    @property
+    def rebuild(self) -> str:
+        """The rebuild value, already baked into the context's DOCA block."""
+        return self.description.rebuild
 
+    def iso(self) -> Container:
+        """``+iso`` ran: the ISO and its .sha256 are in OUTPUT_DIR."""
+        ctr = self._container(self.context, self.credentials)
+        if self.credentials.user_data is not None:
+            ctr = ctr.with_mounted_secret(USER_DATA, self.credentials.user_data)
+        return self._run(ctr, facts.CANVOS_TARGET_ISO, self._k8s_args())
 
-def provider_image(
-    context: Directory,
-    spec: BuildSpec,
-    k8s_version: str,
-    ref: str,
-    name: str,
-    tools: Tools = Tools(),
-    credentials: Credentials = Credentials(),
-    rebuild: str = "",
-) -> SavedImage:
-    """``+build-provider-images`` for exactly one K8s version (never empty)."""
-    if not k8s_version:
-        raise ValueError("K8S_VERSION must be explicit: CanvOS would build every version")
-    return saved_image(
-        context,
-        spec,
-        canvos.TARGET_PROVIDER_IMAGES,
-        [f"--K8S_VERSION={k8s_version}"],
-        ref,
-        name,
-        tools,
-        credentials,
-        rebuild,
-    )
+    def installer_image(self) -> SavedImage:
+        """``+iso-image``: the installer rootfs the ISO boots, to verify before +iso."""
+        ref = self.description.outputs.installer_image
+        return self._saved(facts.CANVOS_TARGET_INSTALLER_IMAGE, self._k8s_args(), ref)
 
+    def provider_image(self, k8s_version: str) -> SavedImage:
+        """``+build-provider-images`` for exactly one requested K8s version."""
+        if not k8s_version:
+            raise ValueError("K8S_VERSION must be explicit: CanvOS would build every version")
+        ref = self.description.outputs.provider_image(k8s_version)
+        target = facts.CANVOS_TARGET_PROVIDER_IMAGES
+        return self._saved(target, [f"--K8S_VERSION={k8s_version}"], ref)
 
-def installer_image(
-    context: Directory,
-    spec: BuildSpec,
-    ref: str,
-    name: str,
-    tools: Tools = Tools(),
-    credentials: Credentials = Credentials(),
-    rebuild: str = "",
-) -> SavedImage:
-    """``+iso-image``: the installer rootfs the ISO boots, to verify before +iso."""
-    return saved_image(
-        context,
-        spec,
-        canvos.TARGET_INSTALLER_IMAGE,
-        canvos.earthly_args(spec),
-        ref,
-        name,
-        tools,
-        credentials,
-        rebuild,
-    )
+    def doca_image(self) -> Container:
+        """The Kairos base with the prepared Dockerfile (DOCA stage included)
+        built without Earthly, with the args Earthly's base-image passes."""
+        spec, base = self.spec, self.description.canvos.base_image
+        if not base:
+            raise InvalidInput(
+                [
+                    Problem(
+                        "base_image",
+                        "",
+                        f"is unknown: the Earthfile of CanvOS {self.description.canvos.ref} has "
+                        "no Kairos base image rule canvos-doca can read.",
+                        "pass --base-image with the Kairos base image to build on.",
+                    )
+                ]
+            )
+        values = {
+            "BASE": base,
+            "OS_DISTRIBUTION": spec.os_distribution,
+            "OS_VERSION": spec.os_version,
+            "HTTP_PROXY": spec.http_proxy,
+            "HTTPS_PROXY": spec.https_proxy,
+            "NO_PROXY": spec.no_proxy,
+        }
+        args = [BuildArg(name=key, value=value) for key, value in values.items() if value]
+        return without_user_data(self.context).docker_build(
+            platform=Platform(f"linux/{spec.arch}"), build_args=args
+        )
 
+    # -------------------------------------------------------------- parts
 
-def doca_image(context: Directory, spec: BuildSpec, base: str) -> Container:
-    """The CanvOS base image with the DOCA stage only, built from the prepared
-    Dockerfile without Earthly (the args Earthly's base-image target passes)."""
-    values = {
-        "BASE": base,
-        "OS_DISTRIBUTION": spec.os_distribution,
-        "OS_VERSION": spec.os_version,
-        "HTTP_PROXY": spec.http_proxy,
-        "HTTPS_PROXY": spec.https_proxy,
-        "NO_PROXY": spec.no_proxy,
-    }
-    args = [BuildArg(name=key, value=value) for key, value in values.items() if value]
-    return without_user_data(context).docker_build(
-        platform=Platform(f"linux/{spec.arch}"), build_args=args
-    )
+    def _k8s_args(self) -> list[str]:
+        """``+iso`` and ``+iso-image`` build for the first requested K8s version."""
+        return [f"--K8S_VERSION={version}" for version in self.spec.k8s_version[:1]]
+
+    def _saved(self, target: str, build_args: Sequence[str], ref: str) -> SavedImage:
+        """Run an image target, save the image it loaded into docker, import it."""
+        name = artifacts.tarball_name(ref)
+        credentials = replace(self.credentials, user_data=None)
+        ctr = self._container(without_user_data(self.context), credentials)
+        ran = self._run(ctr, target, build_args, save={ref: name})
+        tarball = ran.file(f"{IMAGES_DIR}/{name}.tar")
+        return SavedImage(
+            ref=ref,
+            name=name,
+            built=ran,
+            tarball=tarball,
+            inspect=ran.file(f"{IMAGES_DIR}/{name}.json"),
+            checksum=ran.file(f"{IMAGES_DIR}/{name}.tar.sha256"),
+            container=dag.container().import_(tarball),
+        )
+
+    def _container(self, context: Directory, credentials: Credentials) -> Container:
+        """The Earthly container with ``context`` at /workspace."""
+        spec, tools = self.spec, self.tools
+        state = dag.cache_volume(cache_key("earthly", tools.earthly_image, spec.arch))
+        ctr = (
+            dag.container()
+            .from_(tools.earthly_image)
+            .with_mounted_cache(EARTHLY_CACHE, state, sharing=CacheSharingMode.LOCKED)
+            .with_service_binding(DOCKER_ALIAS, docker_daemon(spec.arch, tools))
+            .with_env_variable("DOCKER_HOST", DOCKER_HOST)
+            .with_env_variable("GLOBAL_CONFIG", GLOBAL_CONFIG)
+        )
+        for name, value in sorted(proxy_env(spec).items()):
+            ctr = ctr.with_env_variable(name, value)
+        ctr = (
+            ctr.with_new_file(SCRIPT, RUN_SCRIPT, permissions=0o755)
+            .with_mounted_temp("/root/.docker")
+            .with_mounted_directory(WORKSPACE, context)
+            .with_workdir(WORKSPACE)
+        )
+        return self._with_credentials(ctr, credentials)
+
+    def _with_credentials(self, ctr: Container, credentials: Credentials) -> Container:
+        if credentials.docker_config is not None:
+            ctr = ctr.with_mounted_secret(DOCKER_CONFIG, credentials.docker_config)
+        if credentials.registry_password is not None:
+            ctr = (
+                ctr.with_env_variable("CANVOS_DOCA_REGISTRY_USER", credentials.registry_username)
+                .with_env_variable(
+                    "CANVOS_DOCA_REGISTRY_HOSTS", " ".join(registry_hosts(self.spec))
+                )
+                .with_mounted_secret(REGISTRY_PASSWORD, credentials.registry_password)
+            )
+        if credentials.ubuntu_pro_key is not None:
+            pro = self.description.canvos.ubuntu_pro
+            if not pro:  # prepare() refuses a key the Earthfile cannot take
+                raise ValueError("an Ubuntu Pro key without a CanvOS contract to pass it")
+            # The script hands the key file to Earthly the way the Earthfile takes it.
+            ctr = ctr.with_env_variable("CANVOS_DOCA_UBUNTU_PRO", pro).with_mounted_secret(
+                UBUNTU_PRO_KEY, credentials.ubuntu_pro_key
+            )
+        return ctr
+
+    def _run(
+        self,
+        ctr: Container,
+        target: str,
+        build_args: Sequence[str],
+        save: Mapping[str, str] | None = None,
+    ) -> Container:
+        """Run one Earthly target; ``save`` maps image refs to tarball names."""
+        ctr = ctr.with_env_variable("CANVOS_DOCA_TARGET", target)
+        if save:
+            lines = "\n".join(f"{ref}|{name}" for ref, name in save.items())
+            ctr = ctr.with_env_variable("CANVOS_DOCA_SAVE", lines)
+        # Root capabilities for Earthly's embedded BuildKit (overlayfs, namespaces).
+        return ctr.with_exec(earthly_argv(target, build_args), insecure_root_capabilities=True)
 
 
 def output_directory(files: Mapping[str, File], manifest_json: str) -> Directory:
-    """The directory ``build`` returns: artifacts by name plus manifest.json."""
+    """The directory ``build`` returns: artifacts by name plus the manifest."""
     out = dag.directory()
     for name in sorted(files):
         out = out.with_file(name, files[name])
-    return out.with_new_file("manifest.json", manifest_json)
+    return out.with_new_file(artifacts.MANIFEST_NAME, manifest_json)

@@ -1,18 +1,31 @@
-"""Errors a user can act on.
+"""Errors a user can act on, each owning the exit code the CLI returns for it.
 
-Every user-facing failure is an ``InvalidInput`` carrying one ``Problem`` per
-mistake, so a user sees every problem at once instead of fixing them one
-re-run at a time. Each problem names the field, the value, what is allowed
-and how to fix it. Entry points turn these into exit code 2 (CLI) or a
-readable error (Dagger) and never print a traceback for them.
+Every failure canvos-doca explains itself is a ``CanvosDocaError``: entry
+points print ``render()`` (never a traceback) and, on the command line, exit
+with the class's ``exit_code``:
+
+    2  InvalidInput (and UserDataEditError): nothing was built or written
+    3  BuildFailed: a build step failed; the message names it and its log tail
+
+Input problems are collected, not raised one by one: an ``InvalidInput``
+carries one ``Problem`` per mistake (field, value, what is allowed, the fix),
+so a user fixes them all in one go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
-EXIT_INVALID_INPUT = 2
+
+class CanvosDocaError(Exception):
+    """A failure with a message meant for the user."""
+
+    exit_code: ClassVar[int] = 1
+
+    def render(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,10 @@ class Problem:
         return f"{text} Fix: {self.fix}" if self.fix else text
 
 
-class InvalidInput(Exception):
+class InvalidInput(CanvosDocaError):
     """The input cannot be built; ``problems`` lists every reason."""
+
+    exit_code = 2
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
@@ -42,6 +57,16 @@ class InvalidInput(Exception):
         lines = [f"invalid input ({len(self.problems)} problems):"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+class UserDataEditError(InvalidInput):
+    """The user-data is valid but laid out in a way canvos-doca will not edit."""
+
+
+class BuildFailed(CanvosDocaError):
+    """A build step failed; the message says which one, why and what to do."""
+
+    exit_code = 3
 
 
 def raise_if(problems: Iterable[Problem]) -> None:

@@ -52,6 +52,7 @@ DOCA_VERSION_PATTERN: str = _DOCA["version_pattern"]
 DOCA_LTS_SERIES: tuple[str, ...] = tuple(_DOCA["lts_series"])
 DOCA_REPO_LAYOUT: str = _DOCA["repo_layout"]
 DOCA_REPO_LABEL_GLOB: str = _DOCA["repo_label_glob"]
+DOCA_LOCAL_REPO_GLOB: str = _DOCA["local_repo_glob"]
 DOCA_SERIES_OFED: dict[str, str] = dict(_DOCA["series_ofed"])
 DOCA_REPO_ARCH: dict[str, str] = dict(_DOCA["repo_arch"])
 DOCA_SUPPORTED_OS: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,7 @@ DOCA_PROFILES: tuple[Profile, ...] = tuple(
 KAIROS_INIT_VERSION: str = _KAIROS["kairos_init_version"]
 KAIROS_SOURCE: str = _KAIROS["source"]
 KAIROS_PERSISTENT_PARTITION: str = _KAIROS["persistent_partition"]
+KAIROS_CLOUD_CONFIG_HEADER: str = _KAIROS["cloud_config_header"]
 KAIROS_RW_PATHS: tuple[str, ...] = tuple(_KAIROS["rw_paths"])
 KAIROS_PERSISTENT_STATE_PATHS: tuple[str, ...] = tuple(_KAIROS["persistent_state_paths"])
 KAIROS_EXTRA_BINDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +82,21 @@ CANVOS_DEFAULT_K8S_VERSION: str = _CANVOS["default_k8s_version"]
 CANVOS_K8S_DISTRIBUTIONS: tuple[str, ...] = tuple(_CANVOS["k8s_distributions"])
 CANVOS_ARCHES: tuple[str, ...] = tuple(_CANVOS["arches"])
 CANVOS_MARKER: str = _CANVOS["marker"]
+CANVOS_EARTHFILE: str = _CANVOS["files"]["earthfile"]
+CANVOS_DOCKERFILE: str = _CANVOS["files"]["dockerfile"]
+CANVOS_WRAPPER: str = _CANVOS["files"]["wrapper"]
+CANVOS_CHECKOUT_FILES: tuple[str, ...] = tuple(_CANVOS["files"].values())
+CANVOS_BUILD_DIR: str = _CANVOS["build_dir"]
+CANVOS_INSTALLER_IMAGE_REPO: str = _CANVOS["installer_image_repo"]
+CANVOS_UBUNTU_BRANCH_ARCHES: tuple[str, ...] = tuple(_CANVOS["ubuntu_branch_arches"])
+CANVOS_NVIDIA_DRIVER_TYPES: tuple[str, ...] = tuple(_CANVOS["nvidia_driver_types"])
+# .arg.template defaults: os_distribution, os_version, arch, k8s_distribution,
+# iso_name, clusterconfig, edge_custom_config.
+CANVOS_DEFAULTS: dict[str, str] = dict(_CANVOS["defaults"])
+CANVOS_TARGET_ISO: str = _CANVOS["targets"]["iso"]
+CANVOS_TARGET_PROVIDER_IMAGES: str = _CANVOS["targets"]["provider_images"]
+CANVOS_TARGET_INSTALLER_IMAGE: str = _CANVOS["targets"]["installer_image"]
+CANVOS_TARGET_ALL_IMAGES: str = _CANVOS["targets"]["all_images"]
 
 # ----------------------------------------------------------------- images
 EARTHLY_IMAGE: str = _IMAGES["earthly"]
@@ -90,6 +107,9 @@ QEMU_IMAGE: str = _IMAGES["qemu"]
 _BOOT_TEST: dict[str, Any] = _RAW["boot_test"]
 BOOT_TEST_SOURCE: str = _BOOT_TEST["source"]
 BOOT_TEST_PACKAGES: tuple[str, ...] = tuple(_BOOT_TEST["packages"])
+BOOT_TEST_ARCHES: tuple[str, ...] = tuple(_BOOT_TEST["arches"])
+QEMU_PROGRAM: str = _BOOT_TEST["qemu_program"]
+PYTHON_PROGRAM: str = _BOOT_TEST["python_program"]
 OVMF_CODE: str = _BOOT_TEST["ovmf_code"]
 OVMF_VARS: str = _BOOT_TEST["ovmf_vars"]
 KAIROS_ACTIVE_SENTINEL: str = _BOOT_TEST["kairos_active_sentinel"]
@@ -109,6 +129,7 @@ def shell_env() -> str:
         "DOCA_DEFAULT_REPO_URL": DOCA_DEFAULT_REPO_URL,
         "DOCA_KEY_FILE_NAME": DOCA_KEY_FILE_NAME,
         "DOCA_REPO_LABEL_GLOB": DOCA_REPO_LABEL_GLOB,
+        "DOCA_LOCAL_REPO_GLOB": DOCA_LOCAL_REPO_GLOB,
         "DOCA_SUPPORTED_OS": " ".join(
             f"{name}{version}"
             for name, versions in DOCA_SUPPORTED_OS.items()

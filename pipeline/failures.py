@@ -8,7 +8,6 @@ the last lines of the log, not a Python traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 TAIL_LINES = 40
 
@@ -33,10 +32,6 @@ _PRIVILEGE_MARKERS = (
 )
 _DISK_MARKERS = ("no space left on device", "disk quota exceeded", "enospc")
 _ERROR_LINE = re.compile(r"(?i)\b(error|failed|canvos-doca:)\b")
-
-
-class BuildFailed(Exception):
-    """A build step failed; the message says which one, why and what to do."""
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
@@ -74,11 +69,10 @@ def explain(step: str, exit_code: int | None, stdout: str, stderr: str) -> str:
     return "\n".join(lines)
 
 
-def explain_query(step: str, message: str, extra: Sequence[str] = ()) -> str:
+def explain_query(step: str, message: str) -> str:
     """The message for an engine-side error (no exec output to show)."""
     lines = [f"{step} failed: {message.strip()}"]
     advice = cause(message)
     if advice:
         lines.append(advice)
-    lines += list(extra)
     return "\n".join(lines)

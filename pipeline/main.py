@@ -24,22 +24,18 @@ from dagger import (
     object_type,
 )
 
-from pipeline import bootstage, bootvm, canvos, earthly, facts, images, runner, spec, workspace
-from pipeline.context import CanvosTree, Overlays, Prepared, classify_airgap, prepare
+from pipeline import bootstage, bootvm, canvos, earthly, facts, inputs, runner, spec, workspace
+from pipeline.context import CanvosTree, Overlays, Prepared, prepare
 from pipeline.credentials import with_edge_host_token
 from pipeline.plan import plan_text
 from pipeline.spec import BuildSpec
 
-# Knobs that are files or directories in Dagger (paths on the CLI).
-FILE_KNOBS = ("user_data", "doca_airgap", "doca_repo_key")
 _KNOB_TYPES: dict[type, Any] = {str: str, bool: bool, tuple: list[str]}
 
 
 def _with_spec_knobs(cls: type) -> type:
     """Add one optional constructor argument per scalar spec knob, with its Doc."""
     for field in spec.FIELDS:
-        if field.name in FILE_KNOBS:
-            continue
         kind = _KNOB_TYPES[type(field.default)]
         text = f"{spec.doc(field.name)} Default: {_shown(field.default)}."
         cls.__annotations__[field.name] = Annotated[kind | None, Doc(text)]
@@ -81,20 +77,13 @@ class CanvosDoca:
     ] = None
     canvos: Annotated[
         Directory | None,
-        Ignore(["build", ".git"]),
+        Ignore([facts.CANVOS_BUILD_DIR, ".git"]),
         Doc("A local CanvOS checkout to use instead of cloning --canvos-url at --canvos-ref."),
     ] = None
-    user_data: Annotated[
-        File | None,
-        Doc("user-data for the ISO (default: a template that installs and powers off)."),
-    ] = None
-    doca_airgap: Annotated[
-        Directory | None,
-        Doc("Air-gapped DOCA source: a flat apt repo directory, or one with a doca-host .deb."),
-    ] = None
-    doca_repo_key: Annotated[
-        File | None, Doc("Pinned DOCA signing key (default: the key published with the repo).")
-    ] = None
+    # File inputs (pipeline.inputs): read once, never knobs.
+    user_data: Annotated[File | None, Doc(inputs.doc("user_data"))] = None
+    doca_airgap: Annotated[Directory | None, Doc(inputs.doc("doca_airgap"))] = None
+    doca_repo_key: Annotated[File | None, Doc(inputs.doc("doca_repo_key"))] = None
     # Secrets: dagger.Secret (env:NAME, file:PATH, ...), never plain args.
     registry_username: Annotated[
         str, Doc("Username for --registry-password (private mirrors and publishing).")
@@ -114,7 +103,11 @@ class CanvosDoca:
         ),
     ] = None
     ubuntu_pro_key: Annotated[
-        Secret | None, Doc("Ubuntu Pro token; CanvOS attaches the image to Ubuntu Pro with it.")
+        Secret | None,
+        Doc(
+            "Ubuntu Pro token; CanvOS attaches the image to Ubuntu Pro with it (an Earthly "
+            "secret where the CanvOS ref reads one; refused where it reads no key)."
+        ),
     ] = None
     edge_host_token: Annotated[
         Secret | None,
@@ -125,24 +118,28 @@ class CanvosDoca:
     # Tools and cache control.
     earthly_image: Annotated[
         str, Doc("Earthly all-in-one image (pinned to what CanvOS's earthly.sh uses).")
-    ] = images.EARTHLY_IMAGE
+    ] = facts.EARTHLY_IMAGE
     dind_image: Annotated[
         str, Doc("docker:dind image that receives Earthly's SAVE IMAGE output.")
-    ] = images.DIND_IMAGE
+    ] = facts.DIND_IMAGE
     rebuild: Annotated[
-        str, Doc("Any new value (e.g. $(date +%s)) re-runs the Earthly builds past every cache.")
+        str,
+        Doc(
+            "Any new value (e.g. $(date +%s)) rebuilds the DOCA stage and everything built "
+            "on it, once for all targets of the call."
+        ),
     ] = ""
 
     @_uncached
     async def plan(self) -> str:
         """The resolved build: sources, outputs, persistent paths, warnings (no secrets)."""
-        resolved, prepared, _ = await self._resolve()
-        return plan_text(resolved, prepared.description, prepared.warnings)
+        prepared, _ = await self._resolve()
+        return plan_text(prepared.description, prepared.warnings)
 
     @_uncached
     async def prepare(self) -> Directory:
         """The CanvOS checkout prepared for the DOCA build (.arg, Dockerfile, user-data, ...)."""
-        return (await self._resolve())[2]
+        return (await self._resolve())[1]
 
     @_uncached
     async def build_iso(self) -> File:
@@ -168,9 +165,8 @@ class CanvosDoca:
     @_uncached
     async def doca_image(self) -> Container:
         """The CanvOS base image with only the DOCA stage (no Earthly), for fast iteration."""
-        resolved, _, context = await self._resolve()
-        earthfile = await context.file("Earthfile").contents()
-        return earthly.doca_image(context, resolved, canvos.kairos_base_image(resolved, earthfile))
+        prepared, context = await self._resolve()
+        return earthly.EarthlyBuild(context, prepared.description, self._tools()).doca_image()
 
     @_uncached
     async def verify(
@@ -215,7 +211,7 @@ class CanvosDoca:
     # ------------------------------------------------------------ helpers
 
     async def _run(self) -> runner.Run:
-        resolved, prepared, context = await self._resolve()
+        prepared, context = await self._resolve()
         user_data = None
         if self.edge_host_token is not None:
             merged = with_edge_host_token(
@@ -235,28 +231,21 @@ class CanvosDoca:
             ubuntu_pro_key=self.ubuntu_pro_key,
             edge_host_token=self.edge_host_token,
         )
-        return runner.Run(
-            spec=resolved,
-            prepared=prepared,
+        build = earthly.EarthlyBuild(
             context=context,
-            tools=earthly.Tools(self.earthly_image, self.dind_image),
+            description=prepared.description,
+            tools=self._tools(),
             credentials=credentials,
-            rebuild=self.rebuild,
-            secrets_given=given,
         )
+        return runner.Run(build=build, prepared=prepared, secrets_given=given)
+
+    def _tools(self) -> earthly.Tools:
+        return earthly.Tools(self.earthly_image, self.dind_image)
 
     async def _spec(self) -> BuildSpec:
-        config = {}
-        if self.config is not None:
-            config = spec.parse_config(await self.config.contents(), source="config")
-        overrides: dict[str, object] = {
-            name: getattr(self, name) for name in spec.FIELD_NAMES if name not in FILE_KNOBS
-        }
-        # File knobs arrive as Dagger objects; the spec only records that they were given.
-        overrides["user_data"] = "user-data" if self.user_data is not None else None
-        overrides["doca_airgap"] = "airgap" if self.doca_airgap is not None else None
-        overrides["doca_repo_key"] = "doca.pub" if self.doca_repo_key is not None else None
-        return spec.build_spec(config, overrides)
+        config = await self.config.contents() if self.config is not None else None
+        overrides = {name: getattr(self, name) for name in spec.FIELD_NAMES}
+        return inputs.load_spec(config, "config", overrides)
 
     async def _source(self, resolved: BuildSpec) -> tuple[Directory, str]:
         """The CanvOS tree and the commit a moving ref resolved to."""
@@ -265,13 +254,13 @@ class CanvosDoca:
         commit = await dag.git(resolved.canvos_url).ref(resolved.canvos_ref).commit()
         return workspace.canvos_source(resolved.canvos_url, commit), commit
 
-    async def _resolve(self) -> tuple[BuildSpec, Prepared, Directory]:
+    async def _resolve(self) -> tuple[Prepared, Directory]:
         resolved = await self._spec()
         source, commit = await self._source(resolved)
         names = await source.entries()
         tree = CanvosTree(
-            dockerfile=await source.file("Dockerfile").contents(),
-            earthfile=await source.file("Earthfile").contents(),
+            dockerfile=await source.file(facts.CANVOS_DOCKERFILE).contents(),
+            earthfile=await source.file(facts.CANVOS_EARTHFILE).contents(),
             k8s_versions_json=(
                 await source.file("k8s_version.json").contents()
                 if "k8s_version.json" in names
@@ -284,21 +273,14 @@ class CanvosDoca:
             fragment=await self.overlays.file(canvos.FRAGMENT).contents(),
             default_user_data=await self.overlays.file(canvos.DEFAULT_USER_DATA).contents(),
         )
-        user_text = await self.user_data.contents() if self.user_data is not None else None
-        airgap_kind = (
-            classify_airgap(await self.doca_airgap.entries())
-            if self.doca_airgap is not None
-            else ""
-        )
+        given = await inputs.from_dagger(self.user_data, self.doca_airgap, self.doca_repo_key)
         prepared = prepare(
             resolved,
             tree,
             overlays,
-            user_data=user_text,
-            airgap_kind=airgap_kind,
-            has_key=self.doca_repo_key is not None,
+            given,
+            rebuild=self.rebuild,
+            ubuntu_pro_key=self.ubuntu_pro_key is not None,
         )
-        context = workspace.prepared_context(
-            source, self.overlays, prepared.files, self.doca_airgap, self.doca_repo_key
-        )
-        return resolved, prepared, context
+        context = workspace.prepared_context(source, self.overlays, prepared.files, given)
+        return prepared, context

@@ -2,43 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from pipeline.description import UPGRADE_HAZARDS, BuildDescription
+from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
+from pipeline.persistence import BindMount
 from pipeline.spec import FIELD_NAMES, BuildSpec, as_dict, default
 
+_PRO = {
+    PRO_SECRET: "attached with the key as the Earthly secret UBUNTU_PRO_KEY (UBUNTU_PRO_ATTACH)",
+    PRO_BUILD_ARG: "attached with the key as CanvOS's build arg UBUNTU_PRO_KEY",
+}
 
-def plan_text(
-    spec: BuildSpec, description: Mapping[str, object], warnings: Sequence[str] = ()
-) -> str:
+
+def plan_text(description: BuildDescription, warnings: Sequence[str] = ()) -> str:
     """What will be built, from where, and what differs from the defaults."""
-    canvos = _section(description, "canvos")
-    doca = _section(description, "doca")
-    outputs = _section(description, "outputs")
-    persistence = _section(description, "persistence")
-    commit = f" (commit {canvos['commit']})" if canvos.get("commit") else ""
+    spec, canvos, doca = description.spec, description.canvos, description.doca
+    outputs, persistence = description.outputs, description.persistence
+    commit = f" (commit {canvos.commit})" if canvos.commit else ""
+    base = canvos.base_image or "(from the CanvOS Earthfile)"
+    if canvos.kairos_tag_arg:
+        base += f" (tag from the Earthfile's {canvos.kairos_tag_arg})"
     lines = [
         "canvos-doca build plan",
-        f"  CanvOS      {canvos.get('url')} @ {canvos.get('ref')}{commit}",
-        f"  Palette     PE_VERSION {canvos.get('pe_version') or '(from the CanvOS Earthfile)'}",
+        f"  CanvOS      {canvos.url} @ {canvos.ref}{commit}",
+        f"  Palette     PE_VERSION {canvos.pe_version or '(from the CanvOS Earthfile)'}",
+        f"  Kairos base {base}",
         f"  Target      {spec.os_distribution} {spec.os_version} {spec.arch}, "
         f"{spec.k8s_distribution} {', '.join(spec.k8s_version)}",
-        f"  DOCA-Host   {doca.get('version')} (DOCA-OFED {doca.get('ofed')}), "
-        f"profile {doca.get('profile')}, source {doca.get('source')}",
+        f"  DOCA-Host   {doca.version} (DOCA-OFED {doca.ofed}), "
+        f"profile {doca.profile}, source {doca.source}",
     ]
-    if doca.get("repo"):
-        lines.append(f"  DOCA repo   {doca['repo']}")
+    if doca.repo:
+        lines.append(f"  DOCA repo   {doca.repo}")
+    if canvos.ubuntu_pro:
+        lines.append(f"  Ubuntu Pro  {_PRO[canvos.ubuntu_pro]}")
+    if description.rebuild:
+        lines.append(
+            f"  Rebuild     {description.rebuild}: the DOCA stage and everything built on it "
+            "run again, once for all targets"
+        )
     lines.append("  Outputs")
-    lines.append(f"    ISO            {outputs.get('iso')} (+ {outputs.get('iso_sha256')})")
-    images = outputs.get("provider_images") or []
-    for ref in images if isinstance(images, list) else []:
-        lines.append(f"    provider image {ref}")
-    lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.get("bind_mounts"))
-    lines += _mounts("Requested persistent paths left out", persistence.get("left_out"))
-    hazards = persistence.get("upgrade_hazards")
-    if hazards:
-        lines.append("  Upgrade hazards (DOCA files under persistent paths)")
-        items = hazards if isinstance(hazards, list) else [hazards]
-        lines += [f"    {h}" for h in items]
+    lines.append(f"    ISO            {outputs.iso} (+ {outputs.iso_sha256})")
+    lines += [f"    provider image {ref}" for ref in outputs.provider_images.values()]
+    lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.bind_mounts)
+    lines += _mounts("Requested persistent paths left out", persistence.left_out)
+    lines.append("  Upgrade hazards (DOCA files under persistent paths)")
+    lines.append(f"    {UPGRADE_HAZARDS}")
     changed = _changed(spec)
     if changed:
         lines.append("  Settings that differ from the defaults")
@@ -49,17 +59,11 @@ def plan_text(
     return "\n".join(lines) + "\n"
 
 
-def _mounts(title: str, mounts: object) -> list[str]:
+def _mounts(title: str, mounts: Sequence[BindMount]) -> list[str]:
     """A titled list of ``path: reason`` lines, or nothing."""
-    if not isinstance(mounts, list) or not mounts:
+    if not mounts:
         return []
-    rows = [f"    {m.get('path')}: {m.get('reason')}" for m in mounts if isinstance(m, Mapping)]
-    return [f"  {title}", *rows]
-
-
-def _section(description: Mapping[str, object], key: str) -> Mapping[str, object]:
-    value = description.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return [f"  {title}", *(f"    {m.path}: {m.reason}" for m in mounts)]
 
 
 def _changed(spec: BuildSpec) -> list[tuple[str, object]]:

@@ -1,7 +1,9 @@
-"""The knob reference table (README and ``canvos-doca knobs``), from the spec."""
+"""The README's reference tables (``canvos-doca knobs``): knobs from the spec,
+file inputs from ``pipeline.inputs``."""
 
 from __future__ import annotations
 
+from pipeline.inputs import FILE_INPUTS
 from pipeline.spec import BOOL_FIELDS, FIELDS, LIST_FIELDS, kebab
 
 _KIND = {True: "list", False: "text"}
@@ -15,6 +17,10 @@ def _default(value: object) -> str:
     return f"`{value}`" if value else "empty"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def knob_table() -> str:
     """A Markdown table: config key, flag, kind, default, meaning."""
     rows = [
@@ -23,9 +29,20 @@ def knob_table() -> str:
     ]
     for field in FIELDS:
         kind = "flag" if field.name in BOOL_FIELDS else _KIND[field.name in LIST_FIELDS]
-        meaning = str(field.metadata["doc"]).replace("|", "\\|")
         rows.append(
             f"| `{field.name}` | `--{kebab(field.name)}` | {kind} | {_default(field.default)} "
-            f"| {meaning} |"
+            f"| {_cell(str(field.metadata['doc']))} |"
         )
+    return "\n".join(rows) + "\n"
+
+
+def input_table() -> str:
+    """A Markdown table of the file inputs: flag, what the CLI and Dagger take, meaning."""
+    rows = [
+        "| flag / Dagger argument | CLI takes | Dagger takes | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    rows += [
+        f"| `--{kebab(i.name)}` | {i.cli} | {i.dagger} | {_cell(i.doc)} |" for i in FILE_INPUTS
+    ]
     return "\n".join(rows) + "\n"

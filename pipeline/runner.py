@@ -1,23 +1,25 @@
 """The edge where build chains are awaited: run, verify, collect, explain.
 
-``main.py`` resolves a ``Run`` (spec, prepared context, credentials) and calls
-one coroutine here. Every await goes through ``guard`` so a failure names the
-step, its likely cause and the end of its log instead of a traceback.
+``main.py`` resolves a ``Run`` (an ``EarthlyBuild`` plus what the manifest
+records) and calls one coroutine here. Every await goes through ``guard`` so
+a failure names the step, its likely cause and the end of its log instead of
+a traceback.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dagger import Container, Directory, ExecError, File, QueryError, Secret, dag
 
-from pipeline import artifacts, canvos, earthly, failures, verify
-from pipeline.context import TOOL_VERSION, Prepared
-from pipeline.failures import BuildFailed
+from pipeline import artifacts, canvos, earthly, facts, failures, verify
+from pipeline.context import Prepared
+from pipeline.description import tool_version
+from pipeline.earthly import EarthlyBuild, SavedImage
+from pipeline.errors import BuildFailed
 from pipeline.spec import BuildSpec
 
 T = TypeVar("T")
@@ -27,18 +29,13 @@ T = TypeVar("T")
 class Run:
     """Everything one build needs, resolved (the CanvOS ref is a commit)."""
 
-    spec: BuildSpec
+    build: EarthlyBuild
     prepared: Prepared
-    context: Directory
-    tools: earthly.Tools
-    credentials: earthly.Credentials
-    rebuild: str = ""
     secrets_given: tuple[str, ...] = ()
 
     @property
-    def pe_version(self) -> str:
-        canvos_info = self.prepared.description.get("canvos", {})
-        return str(canvos_info.get("pe_version", "")) if isinstance(canvos_info, dict) else ""
+    def spec(self) -> BuildSpec:
+        return self.build.spec
 
 
 async def guard(step: str, awaitable: Awaitable[T]) -> T:
@@ -63,38 +60,7 @@ def pick_version(spec: BuildSpec, wanted: str) -> str:
     return wanted
 
 
-def provider(run: Run, version: str) -> earthly.SavedImage:
-    ref = canvos.provider_image_refs(_one_version(run.spec, version), run.pe_version)[0]
-    return earthly.provider_image(
-        run.context,
-        run.spec,
-        version,
-        ref,
-        artifacts.tarball_name(ref),
-        run.tools,
-        run.credentials,
-        run.rebuild,
-    )
-
-
-def installer(run: Run) -> earthly.SavedImage:
-    ref = canvos.installer_image_ref(run.spec, run.pe_version)
-    return earthly.installer_image(
-        run.context,
-        run.spec,
-        ref,
-        artifacts.tarball_name(ref),
-        run.tools,
-        run.credentials,
-        run.rebuild,
-    )
-
-
-def _one_version(spec: BuildSpec, version: str) -> BuildSpec:
-    return replace(spec, k8s_version=(version,))
-
-
-async def produce(target: str, image: earthly.SavedImage) -> int:
+async def produce(target: str, image: SavedImage) -> int:
     """Run the Earthly exec behind a saved image; the tarball's size."""
     return await guard(f"Earthly {target} ({image.ref})", image.tarball.size())
 
@@ -113,20 +79,20 @@ async def check(name: str, image: Container) -> str:
     return text
 
 
-async def verified_installer(run: Run) -> earthly.SavedImage:
-    image = installer(run)
-    await produce(canvos.TARGET_INSTALLER_IMAGE, image)
+async def verified_installer(run: Run) -> SavedImage:
+    image = run.build.installer_image()
+    await produce(facts.CANVOS_TARGET_INSTALLER_IMAGE, image)
     await check(image.ref, image.container)
     return image
 
 
-async def built_provider(run: Run, version: str) -> earthly.SavedImage:
-    image = provider(run, version)
-    await produce(f"{canvos.TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}", image)
+async def built_provider(run: Run, version: str) -> SavedImage:
+    image = run.build.provider_image(version)
+    await produce(f"{facts.CANVOS_TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}", image)
     return image
 
 
-async def verified_provider(run: Run, version: str) -> earthly.SavedImage:
+async def verified_provider(run: Run, version: str) -> SavedImage:
     image = await built_provider(run, version)
     await check(image.ref, image.container)
     return image
@@ -135,11 +101,9 @@ async def verified_provider(run: Run, version: str) -> earthly.SavedImage:
 async def iso_directory(run: Run) -> Directory:
     """``+iso`` run (after the installer rootfs passed verify): build/ with the ISO."""
     await verified_installer(run)
-    out = earthly.iso(run.context, run.spec, run.tools, run.credentials, run.rebuild).directory(
-        earthly.OUTPUT_DIR
-    )
+    out = run.build.iso().directory(earthly.OUTPUT_DIR)
     iso_name, _ = canvos.iso_files(run.spec)
-    await guard(f"Earthly {canvos.TARGET_ISO}", out.file(iso_name).size())
+    await guard(f"Earthly {facts.CANVOS_TARGET_ISO}", out.file(iso_name).size())
     return out
 
 
@@ -151,17 +115,18 @@ async def iso_file(run: Run) -> File:
 async def provider_container(run: Run, version: str, publish_auth: Secret | None) -> Container:
     image = await verified_provider(run, pick_version(run.spec, version))
     ctr = image.container
-    if publish_auth is not None and run.credentials.registry_username:
+    username = run.build.credentials.registry_username
+    if publish_auth is not None and username:
         # Credentials for `publish` only; they are never part of the image.
         host = run.spec.image_registry.split("/", 1)[0]
-        ctr = ctr.with_registry_auth(host, run.credentials.registry_username, publish_auth)
+        ctr = ctr.with_registry_auth(host, username, publish_auth)
     return ctr
 
 
-async def _record(image: earthly.SavedImage, version: str, exported: bool) -> artifacts.ImageRecord:
+async def _record(image: SavedImage, version: str, exported: bool) -> artifacts.ImageRecord:
     size = await guard(f"read {image.name}.tar", image.tarball.size())
     checksum = artifacts.parse_sha256(await guard("read checksum", image.checksum.contents()))
-    facts = artifacts.image_facts(await guard("read image facts", image.inspect.contents()))
+    facts_ = artifacts.image_facts(await guard("read image facts", image.inspect.contents()))
     doca_text = await guard(
         f"read {verify.DOCA_MANIFEST} from {image.ref}",
         image.container.file(verify.DOCA_MANIFEST).contents(),
@@ -170,7 +135,7 @@ async def _record(image: earthly.SavedImage, version: str, exported: bool) -> ar
     return artifacts.ImageRecord(
         ref=image.ref,
         tarball=artifacts.Artifact(name, size, checksum),
-        facts=facts,
+        facts=facts_,
         doca=json.loads(doca_text),
         k8s_version=version,
     )
@@ -179,7 +144,7 @@ async def _record(image: earthly.SavedImage, version: str, exported: bool) -> ar
 async def build_directory(run: Run) -> Directory:
     """Everything: the ISO, one tarball per K8s version, checksums, manifest.json."""
     iso_dir = await iso_directory(run)
-    installer_image = installer(run)  # same chain as verified above: a cache hit
+    installer_image = run.build.installer_image()  # same chain as verified above: a cache hit
     iso_name, iso_sha = canvos.iso_files(run.spec)
     iso = artifacts.Artifact(
         iso_name,
@@ -194,11 +159,10 @@ async def build_directory(run: Run) -> Directory:
         files[f"{image.name}.tar"] = image.tarball
         files[f"{image.name}.tar.sha256"] = image.checksum
     inputs = artifacts.Inputs(
-        description=run.prepared.description,
+        description=run.build.description,
         user_data_sha256=artifacts.sha256_text(run.prepared.files.get("user-data", "")),
         secrets={name: True for name in run.secrets_given},
-        tools=await tool_versions(run.tools),
-        rebuild=run.rebuild,
+        tools=await tool_versions(run.build.tools),
     )
     data = artifacts.manifest(
         inputs, iso, records, await _record(installer_image, "", exported=False)
@@ -207,11 +171,19 @@ async def build_directory(run: Run) -> Directory:
 
 
 async def tool_versions(tools: earthly.Tools) -> dict[str, str]:
+    """What ran the build, for the manifest's ``tools``: name -> version or image.
+
+    ``dagger_engine`` is the engine's own answer to the API's ``version`` query
+    (e.g. ``v0.21.11``). The Python SDK is not listed separately: the module
+    runtime installs the SDK bundled with the engine (dagger/dagger
+    ``sdk/python/runtime``), whose package metadata always says ``0.0.0``, so
+    the engine version is also the SDK's. Raises ``BuildFailed`` if the engine
+    rejects the query.
+    """
     return {
-        "canvos-doca": TOOL_VERSION,
+        "canvos-doca": tool_version(),
         "earthly_image": tools.earthly_image,
         "docker_image": tools.dind_image,
-        "dagger_sdk": importlib.metadata.version("dagger-io"),
         "dagger_engine": await guard("read engine version", dag.version()),
     }
 

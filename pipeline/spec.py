@@ -3,7 +3,9 @@
 This is the one place where knobs are defined. Config-file keys are the field
 names; CLI flags and Dagger arguments are the same names in kebab-case. The
 README's reference table and the Dagger constructor are tested against
-``FIELDS`` so they cannot drift.
+``FIELDS`` so they cannot drift. Knobs are text, flags and lists; the inputs
+that are files (user-data, an air-gapped DOCA source, a pinned key) are not
+knobs: see ``pipeline.inputs``.
 """
 
 from __future__ import annotations
@@ -11,27 +13,30 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from pipeline import doca, facts, kairos
+from pipeline import doca, facts, persistence
 from pipeline.errors import InvalidInput, Problem
 
-DEFAULT_CANVOS_URL = facts.CANVOS_DEFAULT_URL
-DEFAULT_CANVOS_REF = facts.CANVOS_DEFAULT_REF
-DEFAULT_K8S_VERSION = facts.CANVOS_DEFAULT_K8S_VERSION
-
 K8S_DISTRIBUTIONS = facts.CANVOS_K8S_DISTRIBUTIONS
-ARCHES = facts.CANVOS_ARCHES
-NVIDIA_DRIVER_TYPES = ("", "open", "proprietary")
+NVIDIA_DRIVER_TYPES = ("", *facts.CANVOS_NVIDIA_DRIVER_TYPES)
+_CANVOS = facts.CANVOS_DEFAULTS
+_ALL_RELEASES = tuple(sorted({v for versions in doca.SUPPORTED_OS.values() for v in versions}))
 
 
-def _knob(default: Any, doc: str, group: str) -> Any:
+def _either(values: Iterable[str]) -> str:
+    """``a, b or c``."""
+    *head, last = values
+    return f"{', '.join(head)} or {last}" if head else last
+
+
+def _knob(default: Any, doc: str) -> Any:
     """A spec field with its documentation (used by CLI, Dagger and README)."""
-    return field(default=default, metadata={"doc": doc, "group": group})
+    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
@@ -39,103 +44,77 @@ class BuildSpec:
     """A fully resolved, immutable description of one build."""
 
     # CanvOS source
-    canvos_url: str = _knob(DEFAULT_CANVOS_URL, "Git URL of the CanvOS repository.", "canvos")
+    canvos_url: str = _knob(facts.CANVOS_DEFAULT_URL, "Git URL of the CanvOS repository.")
     canvos_ref: str = _knob(
-        DEFAULT_CANVOS_REF,
+        facts.CANVOS_DEFAULT_REF,
         "CanvOS tag, branch or commit. Pick the tag matching your Palette agent version; "
         "a branch is resolved to a commit before it becomes a cache key.",
-        "canvos",
     )
     # Target image
-    os_distribution: str = _knob("ubuntu", "OS of the image (DOCA-Host: ubuntu).", "target")
-    os_version: str = _knob("22.04", "Ubuntu release: 22.04 or 24.04.", "target")
-    arch: str = _knob("amd64", "CPU architecture: amd64 or arm64.", "target")
+    os_distribution: str = _knob(
+        _CANVOS["os_distribution"], f"OS of the image (DOCA-Host: {_either(doca.SUPPORTED_OS)})."
+    )
+    os_version: str = _knob(
+        _CANVOS["os_version"],
+        f"Ubuntu release: {_either(doca.SUPPORTED_OS[_CANVOS['os_distribution']])}.",
+    )
+    arch: str = _knob(_CANVOS["arch"], f"CPU architecture: {_either(facts.CANVOS_ARCHES)}.")
     k8s_distribution: str = _knob(
-        "k3s", "Kubernetes distribution: " + ", ".join(K8S_DISTRIBUTIONS) + ".", "target"
+        _CANVOS["k8s_distribution"],
+        "Kubernetes distribution: " + ", ".join(K8S_DISTRIBUTIONS) + ".",
     )
     k8s_version: tuple[str, ...] = _knob(
-        (DEFAULT_K8S_VERSION,),
+        (facts.CANVOS_DEFAULT_K8S_VERSION,),
         "Kubernetes version(s) for provider images, e.g. 1.34.6; comma-separated or "
         "repeated. Never empty: CanvOS would build every version it knows (~60 images).",
-        "target",
     )
-    image_registry: str = _knob(
-        "localhost:5000", "Registry part of the provider image reference.", "target"
-    )
-    image_repo: str = _knob(
-        "", "Repository of the provider image (default: os_distribution).", "target"
-    )
-    custom_tag: str = _knob("", "Suffix appended to the provider image tag.", "target")
-    iso_name: str = _knob(
-        "palette-edge-installer", "File name of the installer ISO, without .iso.", "target"
-    )
-    fips_enabled: bool = _knob(False, "Build a FIPS image (CanvOS FIPS_ENABLED).", "target")
-    cis_hardening: bool = _knob(False, "Apply CanvOS CIS hardening.", "target")
+    image_registry: str = _knob("localhost:5000", "Registry part of the provider image reference.")
+    image_repo: str = _knob("", "Repository of the provider image (default: os_distribution).")
+    custom_tag: str = _knob("", "Suffix appended to the provider image tag.")
+    iso_name: str = _knob(_CANVOS["iso_name"], "File name of the installer ISO, without .iso.")
+    fips_enabled: bool = _knob(False, "Build a FIPS image (CanvOS FIPS_ENABLED).")
+    cis_hardening: bool = _knob(False, "Apply CanvOS CIS hardening.")
     force_interactive_install: bool = _knob(
-        False, "Boot the ISO into the interactive installer by default.", "target"
+        False, "Boot the ISO into the interactive installer by default."
     )
-    base_image: str = _knob("", "Override of the Kairos base image (CanvOS BASE_IMAGE).", "target")
-    spectro_pub_repo: str = _knob("", "Private mirror of Spectro Cloud's public images.", "mirrors")
-    spectro_luet_repo: str = _knob(
-        "", "Private mirror of Spectro Cloud's luet repository.", "mirrors"
-    )
-    kairos_base_image_url: str = _knob("", "Private mirror of the Kairos base images.", "mirrors")
-    http_proxy: str = _knob("", "HTTP proxy used during the build.", "mirrors")
-    https_proxy: str = _knob("", "HTTPS proxy used during the build.", "mirrors")
-    no_proxy: str = _knob("", "Hosts that bypass the proxy.", "mirrors")
+    base_image: str = _knob("", "Override of the Kairos base image (CanvOS BASE_IMAGE).")
+    spectro_pub_repo: str = _knob("", "Private mirror of Spectro Cloud's public images.")
+    spectro_luet_repo: str = _knob("", "Private mirror of Spectro Cloud's luet repository.")
+    kairos_base_image_url: str = _knob("", "Private mirror of the Kairos base images.")
+    http_proxy: str = _knob("", "HTTP proxy used during the build.")
+    https_proxy: str = _knob("", "HTTPS proxy used during the build.")
+    no_proxy: str = _knob("", "Hosts that bypass the proxy.")
     update_kernel: bool = _knob(
-        False,
-        "CanvOS UPDATE_KERNEL; refused with DOCA (modules would miss the new kernel).",
-        "target",
+        False, "CanvOS UPDATE_KERNEL; refused with DOCA (modules would miss the new kernel)."
     )
     trusted_boot: bool = _knob(
-        False, "Build a Trusted Boot (UKI) image; refused with DOCA (UKI size limit).", "target"
+        False, "Build a Trusted Boot (UKI) image; refused with DOCA (UKI size limit)."
     )
     install_nvidia_gpu_drivers: bool = _knob(
-        False,
-        "Also bake NVIDIA GPU drivers (CanvOS option; needs a CanvOS ref that has it).",
-        "gpu",
+        False, "Also bake NVIDIA GPU drivers (CanvOS option; needs a CanvOS ref that has it)."
     )
-    nvidia_driver_branch: str = _knob(
-        "", "GPU driver branch, e.g. 580 (empty: CanvOS default).", "gpu"
-    )
+    nvidia_driver_branch: str = _knob("", "GPU driver branch, e.g. 580 (empty: CanvOS default).")
     nvidia_driver_type: str = _knob(
-        "", "GPU driver flavour: open or proprietary (empty: CanvOS default).", "gpu"
+        "",
+        f"GPU driver flavour: {_either(facts.CANVOS_NVIDIA_DRIVER_TYPES)} (empty: CanvOS default).",
     )
     # DOCA
-    doca_version: str = _knob(doca.DEFAULT_VERSION, "Exact DOCA-Host version, e.g. 3.2.2.", "doca")
+    doca_version: str = _knob(facts.DOCA_DEFAULT_VERSION, "Exact DOCA-Host version, e.g. 3.2.2.")
     doca_profile: str = _knob(
-        doca.DEFAULT_PROFILE, "DOCA profile: " + ", ".join(doca.PROFILES) + ".", "doca"
+        facts.DOCA_DEFAULT_PROFILE, "DOCA profile: " + ", ".join(doca.PROFILES) + "."
     )
     doca_repo_url: str = _knob(
-        doca.DEFAULT_REPO_URL,
-        "Base URL of the DOCA apt repositories (or a mirror of them).",
-        "doca",
-    )
-    doca_repo_key: str = _knob(
-        "", "Path of a pinned DOCA signing key (default: the key published with the repo).", "doca"
-    )
-    doca_airgap: str = _knob(
-        "",
-        "Path of an air-gapped DOCA source: a flat apt repo directory or a doca-host .deb.",
-        "doca",
+        facts.DOCA_DEFAULT_REPO_URL, "Base URL of the DOCA apt repositories (or a mirror of them)."
     )
     extra_packages: tuple[str, ...] = _knob(
-        (), "Extra apt packages the host needs (the rest of nodeprep).", "doca"
+        (), "Extra apt packages the host needs (the rest of nodeprep)."
     )
-    kernel_args: tuple[str, ...] = _knob((), "Kernel boot arguments to add, e.g. iommu=pt.", "doca")
+    kernel_args: tuple[str, ...] = _knob((), "Kernel boot arguments to add, e.g. iommu=pt.")
     # Persistence
     bind_mounts: tuple[str, ...] = _knob(
-        (), "Extra absolute paths to keep across reboots (install.bind_mounts).", "persistence"
+        (), "Extra absolute paths to keep across reboots (install.bind_mounts)."
     )
-    opensm: bool = _knob(
-        False, "Keep opensm state persistent (on-host InfiniBand subnet manager).", "persistence"
-    )
-    user_data: str = _knob(
-        "",
-        "Path of the user-data file (default: a template that installs and powers off).",
-        "persistence",
-    )
+    opensm: bool = _knob(False, "Keep opensm state persistent (on-host InfiniBand subnet manager).")
 
 
 FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(BuildSpec)
@@ -147,9 +126,8 @@ REDACTED_FIELDS = ("http_proxy", "https_proxy")
 
 
 def doc(name: str) -> str:
-    """The one-line documentation of a field, with its default."""
-    spec_field = next(f for f in FIELDS if f.name == name)
-    return str(spec_field.metadata["doc"])
+    """The one-line documentation of a field."""
+    return str(next(f for f in FIELDS if f.name == name).metadata["doc"])
 
 
 def default(name: str) -> Any:
@@ -191,8 +169,14 @@ def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
     return ("" if value is None else str(value)), None
 
 
-def parse_config(text: str, source: str = "config") -> dict[str, object]:
-    """Parse a YAML config file into raw field values (unknown keys are errors)."""
+def parse_config(
+    text: str, source: str = "config", elsewhere: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """Parse a YAML config file into raw field values (unknown keys are errors).
+
+    ``elsewhere`` maps keys that are not knobs but are given another way
+    (e.g. file inputs) to the fix shown for them.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -204,19 +188,18 @@ def parse_config(text: str, source: str = "config") -> dict[str, object]:
     if data is None:
         return {}
     if not isinstance(data, dict):
+        kind = type(data).__name__
         raise InvalidInput(
-            [
-                Problem(
-                    source, type(data).__name__, "must be a mapping of knob: value.", "see README."
-                )
-            ]
+            [Problem(source, kind, "must be a mapping of knob: value.", "see README.")]
         )
     problems = []
     for key in data:
-        if key not in FIELD_NAMES:
-            close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "see the README's knob table."
-            problems.append(Problem(f"{source}: {key}", data[key], "is not a known key.", hint))
+        if key in FIELD_NAMES:
+            continue
+        close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see the README's knob table."
+        hint = (elsewhere or {}).get(str(key), hint)
+        problems.append(Problem(f"{source}: {key}", data[key], "is not a known key.", hint))
     if problems:
         raise InvalidInput(problems)
     return {str(k): v for k, v in data.items()}
@@ -251,42 +234,140 @@ def build_spec(
 
 # ------------------------------------------------------------- validation
 
+
+@dataclass(frozen=True)
+class Pattern:
+    """Every value of a field (each item of a list) must match ``pattern``."""
+
+    pattern: str
+    message: str
+    fix: str
+    optional: bool = False  # the empty value is allowed
+
+
+_URL = r"^https?://[^\s\"'`$\\]+$"
+
+# Field -> the pattern its values must match.
+PATTERNS: dict[str, Pattern] = {
+    "k8s_version": Pattern(
+        r"^\d+\.\d+\.\d+$",
+        "is not a Kubernetes version like 1.34.6.",
+        "use MAJOR.MINOR.PATCH without a leading v.",
+    ),
+    "doca_repo_url": Pattern(
+        _URL,
+        "is not an http(s) URL.",
+        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or your mirror of it.",
+    ),
+    "http_proxy": Pattern(
+        _URL, "is not an http(s) URL.", "use e.g. http://proxy.example.com:3128.", optional=True
+    ),
+    "https_proxy": Pattern(
+        _URL, "is not an http(s) URL.", "use e.g. http://proxy.example.com:3128.", optional=True
+    ),
+    "image_registry": Pattern(
+        r"^[A-Za-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)*$",
+        "is not a registry host[/path].",
+        "use e.g. ghcr.io/acme or registry.example.com:5000 (no scheme).",
+    ),
+    "image_repo": Pattern(
+        r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$",
+        "is not a lowercase repository name.",
+        "use lowercase letters, digits, '.', '_', '-' and '/'.",
+        optional=True,
+    ),
+    "custom_tag": Pattern(
+        r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        "is not a valid image tag suffix.",
+        "use letters, digits, '.', '_' and '-'.",
+        optional=True,
+    ),
+    "iso_name": Pattern(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        "is not a plain file name.",
+        "use letters, digits, '.', '_' and '-' (no .iso suffix, no '/').",
+    ),
+    "extra_packages": Pattern(
+        r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$",
+        "is not a Debian package name.",
+        "use names like ipmitool or pkg=1.2-3.",
+    ),
+    "kernel_args": Pattern(
+        r"^[A-Za-z0-9_.][A-Za-z0-9_.,:=/+-]*$",
+        "is not a kernel argument like iommu=pt.",
+        "pass one argument per item, without quotes.",
+    ),
+}
+
+# Field -> (the values allowed for this spec, why others are not).
+CHOICES: dict[str, tuple[Callable[[BuildSpec], Iterable[str]], str]] = {
+    "os_distribution": (
+        lambda s: doca.SUPPORTED_OS,
+        " with DOCA-Host (the DOCA stage installs Ubuntu packages)",
+    ),
+    # An unknown distribution is reported on its own: allow any supported release then.
+    "os_version": (lambda s: doca.SUPPORTED_OS.get(s.os_distribution, _ALL_RELEASES), ""),
+    "arch": (lambda s: facts.CANVOS_ARCHES, ""),
+    "k8s_distribution": (lambda s: K8S_DISTRIBUTIONS, ""),
+    "doca_profile": (lambda s: doca.PROFILES, ""),
+    "nvidia_driver_type": (lambda s: NVIDIA_DRIVER_TYPES, ""),
+}
+
+# Flags refused with DOCA: (why, fix).
+REFUSED: dict[str, tuple[str, str]] = {
+    "trusted_boot": (
+        "Trusted Boot (UKI) cannot carry DOCA: the whole root filesystem must fit in one "
+        "signed EFI file that firmware loads into RAM, and DOCA adds hundreds of MB to GBs.",
+        "drop --trusted-boot; only the GRUB-based image is supported with DOCA.",
+    ),
+    "update_kernel": (
+        "CanvOS installs the new kernel after the Dockerfile ran, so the DOCA modules "
+        "would be built for a kernel the image no longer boots.",
+        "leave update_kernel false; pick a newer CanvOS base image to get a newer kernel.",
+    ),
+}
+
+# Values end up in .arg and Dockerfile ARGs.
 _UNSAFE = re.compile(r"[\"'`$\\\s]")
-_K8S_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_REPO = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)*$")
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$")
-_KERNEL_ARG = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.,:=/+-]*$")
-_URL = re.compile(r"^https?://[^\s\"'`$\\]+$")
 
 
-def _check_safe(spec: BuildSpec) -> list[Problem]:
-    """Values end up in .arg and Dockerfile ARGs: no quotes, $, \\ or spaces."""
-    problems = []
+def _values(spec: BuildSpec, name: str) -> tuple[str, ...]:
+    value = getattr(spec, name)
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _shown(name: str, value: str) -> str:
+    return redact_url(value) if name in REDACTED_FIELDS else value
+
+
+def _table_problems(spec: BuildSpec) -> list[Problem]:
+    """The rules of the tables above, for every field they name."""
+    problems: list[Problem] = []
     for name in FIELD_NAMES:
-        value = getattr(spec, name)
-        items = value if isinstance(value, tuple) else (value,)
-        for item in items:
-            if (
-                isinstance(item, str)
-                and _UNSAFE.search(item)
-                and name not in ("user_data", "doca_repo_key", "doca_airgap")
-            ):
+        if name in BOOL_FIELDS:
+            if getattr(spec, name) and name in REFUSED:
+                problems.append(Problem(name, True, *REFUSED[name]))
+            continue
+        for value in _values(spec, name):
+            if _UNSAFE.search(value):
                 problems.append(
                     Problem(
                         name,
-                        item,
+                        _shown(name, value),
                         "contains a quote, $, backslash or whitespace.",
                         "remove it; these values are written into .arg and the Dockerfile.",
                     )
                 )
+            rule = PATTERNS.get(name)
+            if rule and not (rule.optional and not value) and not re.match(rule.pattern, value):
+                problems.append(Problem(name, _shown(name, value), rule.message, rule.fix))
+        if name in CHOICES:
+            allowed, why = CHOICES[name]
+            problems += _choice(name, getattr(spec, name), tuple(allowed(spec)), why)
     return problems
 
 
-def _choice(name: str, value: str, allowed: Iterable[str], why: str = "") -> list[Problem]:
-    allowed = tuple(allowed)
+def _choice(name: str, value: str, allowed: tuple[str, ...], why: str) -> list[Problem]:
     if value in allowed:
         return []
     shown = ", ".join(a or "''" for a in allowed)
@@ -300,196 +381,73 @@ def _choice(name: str, value: str, allowed: Iterable[str], why: str = "") -> lis
     ]
 
 
-def validate(spec: BuildSpec) -> None:
-    """Raise ``InvalidInput`` listing every problem of ``spec`` at once."""
-    problems = _check_safe(spec)
-
-    problems += _choice(
-        "os_distribution",
-        spec.os_distribution,
-        doca.SUPPORTED_OS,
-        " with DOCA-Host (the DOCA stage installs Ubuntu packages)",
-    )
-    problems += _choice(
-        "os_version",
-        spec.os_version,
-        doca.SUPPORTED_OS.get(spec.os_distribution, ("22.04", "24.04")),
-    )
-    problems += _choice("arch", spec.arch, ARCHES)
-    problems += _choice("k8s_distribution", spec.k8s_distribution, K8S_DISTRIBUTIONS)
-    problems += _choice("doca_profile", spec.doca_profile, doca.PROFILES)
-    problems += _choice("nvidia_driver_type", spec.nvidia_driver_type, NVIDIA_DRIVER_TYPES)
-
-    if spec.trusted_boot:
-        problems.append(
-            Problem(
-                "trusted_boot",
-                True,
-                "Trusted Boot (UKI) cannot carry DOCA: the whole root filesystem must fit in one "
-                "signed EFI file that firmware loads into RAM, and DOCA adds hundreds of MB "
-                "to GBs.",
-                "drop --trusted-boot; only the GRUB-based image is supported with DOCA.",
-            )
-        )
-    if spec.update_kernel:
-        problems.append(
-            Problem(
-                "update_kernel",
-                True,
-                "CanvOS installs the new kernel after the Dockerfile ran, so the DOCA modules "
-                "would be built for a kernel the image no longer boots.",
-                "leave update_kernel false; pick a newer CanvOS base image to get a newer kernel.",
-            )
-        )
-
+def _k8s_versions(spec: BuildSpec) -> list[Problem]:
+    """Never empty (CanvOS would build every version), never a version twice."""
     if not spec.k8s_version:
-        problems.append(
+        return [
             Problem(
                 "k8s_version",
                 "",
                 "is empty: CanvOS would then build every Kubernetes version it knows (~60 images).",
                 "pass one or more versions, e.g. --k8s-version 1.34.6.",
             )
-        )
-    for version in spec.k8s_version:
-        if not _K8S_VERSION.match(version):
-            problems.append(
-                Problem(
-                    "k8s_version",
-                    version,
-                    "is not a Kubernetes version like 1.34.6.",
-                    "use MAJOR.MINOR.PATCH without a leading v.",
-                )
-            )
+        ]
     if len(set(spec.k8s_version)) != len(spec.k8s_version):
-        problems.append(
-            Problem(
-                "k8s_version",
-                ",".join(spec.k8s_version),
-                "lists a version twice.",
-                "list each version once.",
-            )
-        )
+        joined = ",".join(spec.k8s_version)
+        return [Problem("k8s_version", joined, "lists a version twice.", "list each version once.")]
+    return []
 
-    version_series = doca.series(spec.doca_version)
-    if version_series is None:
-        problems.append(
-            Problem(
-                "doca_version",
-                spec.doca_version,
-                "is not an exact version like 3.2.2.",
-                "pin an exact X.Y.Z version; moving aliases like latest-3.2-LTS are not allowed.",
-            )
-        )
-    elif version_series not in doca.SERIES_OFED:
-        known = ", ".join(f"{s}.x" for s in doca.SERIES_OFED)
-        problems.append(
-            Problem(
-                "doca_version",
-                spec.doca_version,
-                f"is not a known DOCA-Host series ({known}).",
-                "pick a supported version.",
-            )
-        )
 
-    if not _URL.match(spec.doca_repo_url):
-        problems.append(
-            Problem(
-                "doca_repo_url",
-                spec.doca_repo_url,
-                "is not an http(s) URL.",
-                f"use e.g. {doca.DEFAULT_REPO_URL} or your mirror of it.",
-            )
-        )
-    for url_field in ("http_proxy", "https_proxy"):
-        value = getattr(spec, url_field)
-        if value and not _URL.match(value):
-            problems.append(
-                Problem(
-                    url_field,
-                    redact_url(value),
-                    "is not an http(s) URL.",
-                    "use e.g. http://proxy.example.com:3128.",
-                )
-            )
+def _doca_version(spec: BuildSpec) -> list[Problem]:
+    """An exact X.Y.Z of a known series (moving aliases are refused)."""
+    found = doca.series(spec.doca_version)
+    if found is None:
+        message = "is not an exact version like 3.2.2."
+        fix = "pin an exact X.Y.Z version; moving aliases like latest-3.2-LTS are not allowed."
+    elif found not in facts.DOCA_SERIES_OFED:
+        known = ", ".join(f"{s}.x" for s in facts.DOCA_SERIES_OFED)
+        message, fix = f"is not a known DOCA-Host series ({known}).", "pick a supported version."
+    else:
+        return []
+    return [Problem("doca_version", spec.doca_version, message, fix)]
 
-    if not _REGISTRY.match(spec.image_registry):
-        problems.append(
-            Problem(
-                "image_registry",
-                spec.image_registry,
-                "is not a registry host[/path].",
-                "use e.g. ghcr.io/acme or registry.example.com:5000 (no scheme).",
-            )
-        )
-    if spec.image_repo and not _REPO.match(spec.image_repo):
-        problems.append(
-            Problem(
-                "image_repo",
-                spec.image_repo,
-                "is not a lowercase repository name.",
-                "use lowercase letters, digits, '.', '_', '-' and '/'.",
-            )
-        )
-    if spec.custom_tag and not _TAG.match(spec.custom_tag):
-        problems.append(
-            Problem(
-                "custom_tag",
-                spec.custom_tag,
-                "is not a valid image tag suffix.",
-                "use letters, digits, '.', '_' and '-'.",
-            )
-        )
-    if not _NAME.match(spec.iso_name):
-        problems.append(
-            Problem(
-                "iso_name",
-                spec.iso_name,
-                "is not a plain file name.",
-                "use letters, digits, '.', '_' and '-' (no .iso suffix, no '/').",
-            )
-        )
-    for package in spec.extra_packages:
-        if not _PACKAGE.match(package):
-            problems.append(
-                Problem(
-                    "extra_packages",
-                    package,
-                    "is not a Debian package name.",
-                    "use names like ipmitool or pkg=1.2-3.",
-                )
-            )
-    for arg in spec.kernel_args:
-        if not _KERNEL_ARG.match(arg):
-            problems.append(
-                Problem(
-                    "kernel_args",
-                    arg,
-                    "is not a kernel argument like iommu=pt.",
-                    "pass one argument per item, without quotes.",
-                )
-            )
-    for path in spec.bind_mounts:
-        problems += kairos.check_bind_mount_path("bind_mounts", path)
 
-    if spec.install_nvidia_gpu_drivers and spec.arch != "amd64":
-        problems.append(
-            Problem(
-                "install_nvidia_gpu_drivers",
-                True,
-                "is supported by CanvOS on amd64 only.",
-                "drop it or build for amd64.",
-            )
+def _gpu_drivers(spec: BuildSpec) -> list[Problem]:
+    arches = facts.CANVOS_UBUNTU_BRANCH_ARCHES
+    if not spec.install_nvidia_gpu_drivers or spec.arch in arches:
+        return []
+    return [
+        Problem(
+            "install_nvidia_gpu_drivers",
+            True,
+            f"is supported by CanvOS on {', '.join(arches)} only.",
+            f"drop it or build for {', '.join(arches)}.",
         )
-    if spec.doca_airgap and spec.doca_repo_url != doca.DEFAULT_REPO_URL:
-        problems.append(
-            Problem(
-                "doca_airgap",
-                spec.doca_airgap,
-                "and doca_repo_url are both set.",
-                "use one DOCA source: the air-gapped one or a repo URL.",
-            )
-        )
+    ]
+
+
+def _bind_mounts(spec: BuildSpec) -> list[Problem]:
+    return [
+        p
+        for path in spec.bind_mounts
+        for p in persistence.check_bind_mount_path("bind_mounts", path)
+    ]
+
+
+# Rules that look at more than one value of a field, or at several fields.
+CROSS_FIELD_RULES: tuple[Callable[[BuildSpec], list[Problem]], ...] = (
+    _k8s_versions,
+    _doca_version,
+    _gpu_drivers,
+    _bind_mounts,
+)
+
+
+def validate(spec: BuildSpec) -> None:
+    """Raise ``InvalidInput`` listing every problem of ``spec`` at once."""
+    problems = _table_problems(spec)
+    for rule in CROSS_FIELD_RULES:
+        problems += rule(spec)
     if problems:
         raise InvalidInput(problems)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagger import Directory, File, dag
 
 from pipeline import canvos
+from pipeline.inputs import BuildInputs
 
 
 def canvos_source(url: str, commit: str) -> Directory:
@@ -20,15 +21,14 @@ def prepared_context(
     source: Directory,
     overlays: Directory,
     files: dict[str, str],
-    airgap: Directory | None = None,
-    key: File | None = None,
+    inputs: BuildInputs[Directory, File] | None = None,
 ) -> Directory:
-    """The CanvOS checkout with the overlays, air-gapped source and rendered files."""
+    """The CanvOS checkout with the overlays, the file inputs and the rendered files."""
     context = source.with_directory(canvos.CONTEXT_DIR, overlays)
-    if airgap is not None:
-        context = context.with_directory(canvos.AIRGAP_DIR, airgap)
-    if key is not None:
-        context = context.with_file(canvos.KEY_PATH, key)
+    if inputs is not None and inputs.airgap is not None:
+        context = context.with_directory(canvos.AIRGAP_DIR, inputs.airgap.source)
+    if inputs is not None and inputs.repo_key is not None:
+        context = context.with_file(canvos.KEY_PATH, inputs.repo_key)
     for path in sorted(files):
         context = context.with_new_file(path, files[path])
     return context

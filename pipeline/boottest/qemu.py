@@ -50,12 +50,13 @@ class Machine:
     memory_mib: int
     cpus: int
     disk: str
+    # The QEMU program (pipeline.facts.QEMU_PROGRAM in production).
+    qemu: str
     disk_gib: int = 100
     disk_bus: str = "virtio"
     firmware_code: str = ""
     firmware_vars: str = ""
     network: bool = True
-    qemu: str = "qemu-system-x86_64"
 
     def __post_init__(self) -> None:
         if self.memory_mib < 256:

@@ -9,38 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import bootstage, facts, kairos
+from pipeline import bootstage, facts, userdata, userdata_edit
 from pipeline.boottest.protocol import MARKER_NAME
 from pipeline.errors import InvalidInput
 from pipeline.spec import BuildSpec
+from tests.boot.samples import MANIFEST
 from tests.boot.tinyvm import REPORT_SCRIPT
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = REPORT_SCRIPT.read_text()
-# The persistence part of /usr/share/canvos-doca/manifest.json as the DOCA stage
-# writes it (overlays/doca/tools/customize.sh; these values from the stand-in
-# packages' build in tests/image).
-MANIFEST: dict[str, Any] = {
-    "kernel_args": ["iommu=pt", "pci=realloc"],
-    "bind_mounts": ["/var/lib/openvswitch", "/var/lib/canvos-doca-test"],
-    "persistence": {
-        "persistent_paths": [*kairos.persistent_paths("ubuntu")],
-        "relocated": [
-            {"from": "/opt/mellanox", "to": "/usr/lib/canvos-doca/relocated/opt/mellanox"}
-        ],
-        "stable_links": [
-            {"path": "/etc/init.d/openibd", "target": "/usr/lib/x", "package": "p"},
-            {"path": "/opt/mellanox", "target": "/usr/lib/y", "package": "q"},
-        ],
-        "upgrade_hazards": [
-            {
-                "path": "/usr/libexec/mlnx_ofed/mlnx_interface_mgr.sh",
-                "package": "mlnx-ofed-kernel-utils",
-                "persistent_path": "/usr/libexec",
-            }
-        ],
-    },
-}
 
 
 def without_bind_mounts() -> dict[str, Any]:
@@ -63,7 +40,7 @@ def test_the_marker_goes_under_a_doca_bind_mount_first_else_under_opt() -> None:
     assert bootstage.expectation(MANIFEST, ()).marker_dir == "/var/lib/openvswitch"
     plain = bootstage.expectation(without_bind_mounts(), ("iommu=pt",))
     assert plain.marker_dir == "/opt" and plain.kernel_args == ("iommu=pt",)
-    assert plain.persistent == kairos.PERSISTENT_PARTITION
+    assert plain.persistent == facts.KAIROS_PERSISTENT_PARTITION
     assert plain.state_dir == facts.KAIROS_STATE_DIR
 
 
@@ -94,10 +71,11 @@ def stage_steps(text: str) -> list[dict[str, Any]]:
 
 def test_the_default_user_data_gets_the_stage_and_nothing_else() -> None:
     expect = bootstage.expectation(MANIFEST, ("iommu=pt",))
-    user = kairos.merge_user_data(default_user_data(), ["/var/lib/openvswitch"])
+    parsed = userdata.parse(default_user_data())
+    user = userdata_edit.add_bind_mounts(parsed, ["/var/lib/openvswitch"])
     text = bootstage.variant_user_data(user, SCRIPT, expect)
     assert text.startswith("#cloud-config\n")
-    assert kairos.check_user_data(text) == []
+    assert userdata.problems(text) == []
     got, mine = yaml.safe_load(text), yaml.safe_load(user)
     assert got.pop("stages") == {bootstage.STAGE: [bootstage.report_step(SCRIPT, expect)]}
     assert got == mine  # install (device, poweroff, bind mounts) as the user wrote it

@@ -14,14 +14,11 @@ from dagger import CacheSharingMode, ReturnType, dag
 
 from pipeline import bootvm, canvos, earthly, facts
 from pipeline.boottest.harness import RunConfig
-from pipeline.context import Prepared
-from pipeline.runner import Run
-from pipeline.spec import BuildSpec
+from tests.boot.samples import SECRET_MARK, make_run
 from tests.boot.tinyvm import EXPECT
 from tests.pipeline.chains import env, named, own, plain_values, steps
 
 ROOT = Path(__file__).parents[2]
-SECRET_MARK = "S3CR3T-edge-host-token"
 
 
 def test_the_harness_files_are_the_whole_package() -> None:
@@ -36,6 +33,8 @@ def test_the_qemu_container_is_the_pinned_image_with_the_harness() -> None:
     assert [a["address"] for a in named(ctr, "from")] == [facts.QEMU_IMAGE]
     assert env(ctr) == {
         "OVMF_CODE": facts.OVMF_CODE,
+        "QEMU": facts.QEMU_PROGRAM,
+        "PYTHON": facts.PYTHON_PROGRAM,
         "PACKAGES": " ".join(facts.BOOT_TEST_PACKAGES),
     }
     files = {a["path"]: a["contents"] for a in own(ctr, "withNewFile")}
@@ -50,7 +49,7 @@ def test_the_vm_runs_privileged_with_the_iso_its_config_and_a_new_nonce() -> Non
     ran = bootvm.vm_run(iso, config, "mirror.example/debian:12", "nonce-1")
     [execute] = own(ran, "withExec")[-1:]
     assert execute["args"] == [
-        *("python3", "-m", "boottest", "run"),
+        *(facts.PYTHON_PROGRAM, "-m", "boottest", "run"),
         *("--config", bootvm.CONFIG, "--out", bootvm.OUT),
     ]
     assert execute["insecureRootCapabilities"] is True
@@ -79,29 +78,17 @@ def test_the_run_config_installs_from_the_iso_and_boots_the_disk_alone() -> None
     assert json.loads(config.to_json())["tools"] == {"qemu_image": facts.QEMU_IMAGE}
 
 
-def run_with_token(user_data: str) -> Run:
-    spec = BuildSpec()
-    token = dag.set_secret("user-data", f"#cloud-config\nstylus: {{t: {SECRET_MARK}}}\n")
-    return Run(
-        spec=spec,
-        prepared=Prepared(files={"user-data": user_data}, description={}),
-        context=dag.directory().with_new_file("user-data", user_data),
-        tools=earthly.Tools(),
-        credentials=earthly.Credentials(user_data=token),
-    )
-
-
-def test_the_test_iso_is_iso_on_the_test_user_data_without_the_token() -> None:
-    run = run_with_token("#cloud-config\n")
+def test_the_variant_iso_is_iso_on_the_test_user_data_without_the_token() -> None:
+    run = make_run("#cloud-config\n")
     iso = bootvm.variant_iso(run, "#cloud-config\nstages: {}\n")
     # The file is build/<ISO_NAME>.iso of the +iso exec.
     assert steps(iso)[-1] == ("file", {"path": canvos.iso_files(run.spec)[0]})
     [target] = [
         a["args"]
         for a in named(iso, "withExec", skip=(dagger.Secret,))
-        if canvos.TARGET_ISO in a["args"]
+        if facts.CANVOS_TARGET_ISO in a["args"]
     ]
-    assert target[:2] == [earthly.SCRIPT, canvos.TARGET_ISO]
+    assert target[:2] == [earthly.SCRIPT, facts.CANVOS_TARGET_ISO]
     contexts = [a["contents"] for a in named(iso, "withNewFile") if a["path"] == "user-data"]
     assert contexts[-1] == "#cloud-config\nstages: {}\n"
     # The token-merged user-data secret of the real build is not mounted.
@@ -110,8 +97,7 @@ def test_the_test_iso_is_iso_on_the_test_user_data_without_the_token() -> None:
 
 
 def test_the_real_build_keeps_its_own_user_data() -> None:
-    run = run_with_token("#cloud-config\n")
-    real = earthly.iso(run.context, run.spec, run.tools, run.credentials)
+    real = make_run("#cloud-config\n").build.iso()
     assert [a["path"] for a in named(real, "withMountedSecret")] == [earthly.USER_DATA]
     assert [a["contents"] for a in named(real, "withNewFile") if a["path"] == "user-data"] == [
         "#cloud-config\n"
@@ -131,21 +117,23 @@ def stubs(tmp_path: Path, *, qemu: bool, python: bool) -> tuple[Path, dict[str, 
     qemu_stub = "#!/bin/sh\necho 'QEMU emulator version 7.2.22 (Debian)'\n"
     apt = (
         f'#!/bin/sh\necho "$*" >> {tmp_path}/apt.log\n'
-        f'[ "$1" != install ] || printf "%s" "{qemu_stub}" > {bin_dir}/qemu-system-x86_64\n'
-        f"chmod +x {bin_dir}/qemu-system-x86_64 2>/dev/null; exit 0\n"
+        f'[ "$1" != install ] || printf "%s" "{qemu_stub}" > {bin_dir}/{facts.QEMU_PROGRAM}\n'
+        f"chmod +x {bin_dir}/{facts.QEMU_PROGRAM} 2>/dev/null; exit 0\n"
     )
     (bin_dir / "apt-get").write_text(apt)
     (bin_dir / "apt-get").chmod(0o755)
     if qemu:
-        (bin_dir / "qemu-system-x86_64").write_text(qemu_stub)
-        (bin_dir / "qemu-system-x86_64").chmod(0o755)
+        (bin_dir / facts.QEMU_PROGRAM).write_text(qemu_stub)
+        (bin_dir / facts.QEMU_PROGRAM).chmod(0o755)
     if python:
-        os.symlink("/bin/true", bin_dir / "python3")
+        os.symlink("/bin/true", bin_dir / facts.PYTHON_PROGRAM)
     firmware = tmp_path / "OVMF_CODE_4M.fd"
     firmware.write_bytes(b"fw")
     environment = {
         "PATH": str(bin_dir),
         "OVMF_CODE": str(firmware),
+        "QEMU": facts.QEMU_PROGRAM,
+        "PYTHON": facts.PYTHON_PROGRAM,
         "PACKAGES": " ".join(facts.BOOT_TEST_PACKAGES),
     }
     return tmp_path / "apt.log", environment

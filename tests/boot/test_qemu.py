@@ -22,13 +22,20 @@ from pipeline.boottest.qemu import (
 )
 from tests.boot.tinyvm import EXPECT, in_ci
 
+QEMU = facts.QEMU_PROGRAM
 UEFI = Machine(
     memory_mib=8192,
     cpus=4,
     disk="/w/disk.raw",
+    qemu=QEMU,
     firmware_code="/fw/CODE.fd",
     firmware_vars="/fw/VARS.fd",
 )
+
+
+def machine_with(**changes: object) -> Machine:
+    values: dict[str, object] = {"memory_mib": 512, "cpus": 1, "disk": "/d", "qemu": QEMU}
+    return Machine(**{**values, **changes})  # type: ignore[arg-type]
 
 
 def pairs(argv: list[str], flag: str) -> list[str]:
@@ -38,7 +45,7 @@ def pairs(argv: list[str], flag: str) -> list[str]:
 def test_the_install_run_boots_the_iso_with_uefi_and_ends_on_reboot() -> None:
     iso = Media(iso="/w/installer.iso")
     argv = qemu_command(UEFI, iso, "kvm", vars_file="/w/vars.fd", no_reboot=True)
-    assert argv[0] == "qemu-system-x86_64"
+    assert argv[0] == facts.QEMU_PROGRAM
     assert pairs(argv, "-accel") == ["kvm"] and pairs(argv, "-cpu") == ["host"]
     assert pairs(argv, "-m") == ["8192"] and pairs(argv, "-smp") == ["4"]
     assert pairs(argv, "-serial") == ["stdio"] and pairs(argv, "-display") == ["none"]
@@ -60,7 +67,7 @@ def test_the_boot_run_boots_the_disk_alone_and_may_reboot() -> None:
 
 
 def test_direct_kernel_boot_on_nvme_without_network() -> None:
-    machine = Machine(memory_mib=256, cpus=1, disk="/d.raw", disk_bus="nvme", network=False)
+    machine = machine_with(memory_mib=256, disk="/d.raw", disk_bus="nvme", network=False)
     media = Media(kernel="/k", initrd="/i", append="console=ttyS0 x=1")
     argv = qemu_command(machine, media, "tcg")
     assert pairs(argv, "-kernel") == ["/k"] and pairs(argv, "-initrd") == ["/i"]
@@ -74,10 +81,10 @@ def test_direct_kernel_boot_on_nvme_without_network() -> None:
     [
         (lambda: Media(iso="/a.iso", kernel="/k"), "not both"),
         (lambda: Media(append="x"), "go with kernel"),
-        (lambda: Machine(memory_mib=128, cpus=1, disk="/d"), "too small"),
-        (lambda: Machine(memory_mib=512, cpus=0, disk="/d"), "at least 1"),
-        (lambda: Machine(memory_mib=512, cpus=1, disk="/d", disk_bus="ide"), "virtio or nvme"),
-        (lambda: Machine(memory_mib=512, cpus=1, disk="/d", firmware_code="/c"), "together"),
+        (lambda: machine_with(memory_mib=128), "too small"),
+        (lambda: machine_with(cpus=0), "at least 1"),
+        (lambda: machine_with(disk_bus="ide"), "virtio or nvme"),
+        (lambda: machine_with(firmware_code="/c"), "together"),
         (lambda: qemu_command(UEFI, Media(), "kvm"), "vars_file"),
         (lambda: qemu_command(UEFI, Media(), "hvf", vars_file="/v"), "kvm or tcg"),
     ],

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import facts
 from pipeline.boottest import harness
 from pipeline.boottest.harness import RunConfig, supervise
 from pipeline.boottest.protocol import block_text
@@ -186,7 +187,7 @@ def test_a_required_kvm_does_not_fall_back(tmp_path: Path) -> None:
 def test_the_disk_is_blank_and_sparse_at_every_install(tmp_path: Path) -> None:
     disk = tmp_path / "d.raw"
     disk.write_bytes(b"old install")
-    machine = Machine(memory_mib=256, cpus=1, disk=str(disk), disk_gib=2)
+    machine = Machine(memory_mib=256, cpus=1, disk=str(disk), qemu=facts.QEMU_PROGRAM, disk_gib=2)
     harness.blank_disk(machine)
     assert disk.stat().st_size == 2 * 1024**3
     assert disk.stat().st_blocks * 512 < 1024**2

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import bootstage, facts, kairos
+from pipeline import bootstage, facts
 from pipeline.boottest.protocol import Expectation, GuestCommands
 from tests.image import harness
 
@@ -32,7 +32,7 @@ PATHS = ("/var/lib/canvos-doca-test", "/opt")
 EXPECT = Expectation(
     paths=PATHS,
     marker_dir=PATHS[0],
-    persistent=kairos.PERSISTENT_PARTITION,
+    persistent=facts.KAIROS_PERSISTENT_PARTITION,
     state_dir=facts.KAIROS_STATE_DIR,
     kernel_args=(KERNEL_ARG,),
 )

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import canvos, facts, kairos
+from pipeline import canvos, facts, persistence
 
 from . import standin
 
@@ -275,7 +275,7 @@ def insert_block(dockerfile: str, block: str) -> str:
 
 
 def persistent_paths() -> list[str]:
-    return list(kairos.persistent_paths("ubuntu"))
+    return list(persistence.persistent_paths("ubuntu"))
 
 
 def block_values(
@@ -299,6 +299,7 @@ def block_values(
         "EXTRA_PACKAGES": extra_packages,
         "KERNEL_ARGS": kernel_args,
         "BIND_MOUNTS": bind_mounts,
+        "REBUILD": "",
     }
 
 

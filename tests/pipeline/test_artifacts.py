@@ -8,15 +8,11 @@ import json
 import pytest
 
 from pipeline import artifacts
+from pipeline.context import describe_ref
+from pipeline.spec import BuildSpec, as_dict
 
-DESCRIPTION = {
-    "tool": {"name": "canvos-doca", "version": "0.1.0"},
-    "spec": {"doca_version": "3.2.2", "k8s_version": ["1.34.6"], "http_proxy": "<redacted>"},
-    "canvos": {"url": "u", "ref": "main", "commit": "c" * 40, "pe_version": "v4.9.38"},
-    "doca": {"version": "3.2.2", "profile": "doca-ofed"},
-    "persistence": {"bind_mounts": [{"path": "/var/lib/x", "reason": "r"}]},
-    "outputs": {"iso": "build/x.iso"},
-}
+SPEC = BuildSpec(bind_mounts=("/var/lib/x",), https_proxy="http://u:pw@proxy:3128")
+DESCRIPTION = describe_ref(SPEC, pe_version="v4.9.38", commit="c" * 40)
 INSPECT = json.dumps(
     [
         {
@@ -52,11 +48,6 @@ def test_parse_sha256_lines() -> None:
             artifacts.parse_sha256(bad)
 
 
-def test_checksum_file_is_sha256sum_format() -> None:
-    art = artifacts.Artifact("x.tar", 3, "b" * 64)
-    assert artifacts.checksum_file(art) == f"{'b' * 64}  x.tar\n"
-
-
 def test_image_facts_keep_only_identity_and_size() -> None:
     facts = artifacts.image_facts(INSPECT)
     assert facts["id"] == "sha256:" + "a" * 64 and facts["size"] == 4_500_000_000
@@ -70,7 +61,6 @@ def manifest() -> dict[str, object]:
         user_data_sha256=artifacts.sha256_text("#cloud-config\n"),
         secrets={"ubuntu_pro_key": True, "edge_host_token": True},
         tools={"earthly_image": "earthly/earthly:v0.8.15"},
-        rebuild="",
     )
     iso = artifacts.Artifact("x.iso", 2_000_000_000, "c" * 64)
     record = artifacts.ImageRecord(
@@ -88,8 +78,18 @@ def test_manifest_records_inputs_outputs_and_doca() -> None:
     inputs = data["inputs"]
     outputs = data["outputs"]
     assert isinstance(inputs, dict) and isinstance(outputs, dict)
-    assert inputs["spec"] == DESCRIPTION["spec"]
+    assert inputs["spec"] == as_dict(SPEC)
+    assert "pw@" not in json.dumps(data) and inputs["spec"]["https_proxy"].endswith(
+        "***@proxy:3128"
+    )
     assert inputs["canvos"]["commit"] == "c" * 40
+    assert inputs["canvos"]["pe_version"] == "v4.9.38"
+    assert inputs["persistence"]["bind_mounts"] == [
+        {"path": "/var/lib/x", "reason": "requested in bind_mounts"}
+    ]
+    assert inputs["doca"]["repo"].endswith("/3.2.2/ubuntu22.04/x86_64/")
+    assert inputs["rebuild"] == ""
+    assert data["tool"] == {"name": "canvos-doca", "version": DESCRIPTION.tool_version}
     assert inputs["user_data_sha256"] == hashlib.sha256(b"#cloud-config\n").hexdigest()
     assert inputs["secrets_provided"] == {"edge_host_token": True, "ubuntu_pro_key": True}
     assert outputs["iso"] == {"file": "x.iso", "size": 2_000_000_000, "sha256": "c" * 64}

@@ -14,16 +14,45 @@ import pytest
 from chains import env, named, own, plain_values, steps, walk
 from dagger import CacheSharingMode, Container, Directory, dag
 
-from pipeline import canvos, earthly, images, verify
+from pipeline import artifacts, earthly, facts, verify
+from pipeline.context import describe_ref
+from pipeline.description import BuildDescription
+from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
+from pipeline.earthly import EarthlyBuild
+from pipeline.errors import InvalidInput
 from pipeline.spec import BuildSpec
 
 SPEC = BuildSpec(k8s_version=("1.33.10", "1.34.6"))
 REF = "localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"
+INSTALLER = "palette-installer-image:v4.9.38"
+BASE = "registry/kairos-ubuntu:22.04-core-arm64"
 SECRET_MARK = "S3CR3T-do-not-leak"
+TOOLS = earthly.Tools()
+NO_CREDENTIALS = earthly.Credentials()
 
 
 def context() -> Directory:
     return dag.directory().with_new_file("user-data", "#cloud-config\n")
+
+
+def describe(
+    spec: BuildSpec = SPEC, rebuild: str = "", ubuntu_pro: str = "", base: str = BASE
+) -> BuildDescription:
+    described = describe_ref(spec, pe_version="v4.9.38")
+    canvos = dataclasses.replace(described.canvos, ubuntu_pro=ubuntu_pro, base_image=base)
+    return dataclasses.replace(described, canvos=canvos, rebuild=rebuild)
+
+
+def build(
+    spec: BuildSpec = SPEC,
+    tools: earthly.Tools = TOOLS,
+    credentials: earthly.Credentials = NO_CREDENTIALS,
+    ctx: Directory | None = None,
+    **described: str,
+) -> EarthlyBuild:
+    return EarthlyBuild(
+        ctx if ctx is not None else context(), describe(spec, **described), tools, credentials
+    )
 
 
 def secret(name: str) -> dagger.Secret:
@@ -48,17 +77,19 @@ def execs(ctr: Container) -> list[dict[str, object]]:
 
 
 def test_images_are_pinned_exact_tags() -> None:
-    for image in (images.EARTHLY_IMAGE, images.DIND_IMAGE):
-        tag = images.version_of(image)
+    for image in (facts.EARTHLY_IMAGE, facts.DIND_IMAGE):
+        tag = earthly.version_of(image)
         assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), image
-    assert images.EARTHLY_IMAGE.startswith("earthly/earthly:")
-    assert images.DIND_IMAGE.endswith("-dind")
+    assert facts.EARTHLY_IMAGE.startswith("earthly/earthly:")
+    assert facts.DIND_IMAGE.endswith("-dind")
+    assert earthly.version_of("reg:5000/a/b:1.2.3@sha256:" + "f" * 64) == "1.2.3"
+    assert earthly.version_of("reg:5000/a/b") == "latest"
 
 
 def test_chains_pull_only_the_pinned_images() -> None:
-    ctr = earthly.iso(context(), SPEC)
+    ctr = build().iso()
     pulled = {args["address"] for args in named(ctr, "from")}
-    assert pulled == {images.EARTHLY_IMAGE, images.DIND_IMAGE}
+    assert pulled == {facts.EARTHLY_IMAGE, facts.DIND_IMAGE}
 
 
 # Spectro Cloud's mirror of the pinned Earthly image.
@@ -67,7 +98,7 @@ EARTHLY_MIRROR = "us-docker.pkg.dev/palette-images/third-party/edge/earthly/eart
 
 def test_tool_images_can_be_overridden_for_mirrors() -> None:
     tools = earthly.Tools(earthly_image=EARTHLY_MIRROR, dind_image="mirror/docker:27.5.1-dind")
-    ctr = earthly.iso(context(), SPEC, tools)
+    ctr = build(tools=tools).iso()
     assert {a["address"] for a in named(ctr, "from")} == {
         EARTHLY_MIRROR,
         "mirror/docker:27.5.1-dind",
@@ -78,7 +109,7 @@ def test_tool_images_can_be_overridden_for_mirrors() -> None:
 
 
 def test_root_capabilities_only_for_buildkit_and_dockerd() -> None:
-    ctr = earthly.iso(context(), SPEC)
+    ctr = build().iso()
     privileged = sorted(
         (step, args.get("args")) for step, args in walk(ctr) if args.get("insecureRootCapabilities")
     )
@@ -90,7 +121,7 @@ def test_root_capabilities_only_for_buildkit_and_dockerd() -> None:
 
 def test_verify_and_doca_image_run_unprivileged() -> None:
     checked = verify.verified(dag.container().from_("example/provider:1"))
-    built = earthly.doca_image(context(), SPEC, "example/base:1")
+    built = build().doca_image()
     for obj in (checked, built):
         assert not any(a.get("insecureRootCapabilities") for _, a in walk(obj))
 
@@ -99,21 +130,21 @@ def test_verify_and_doca_image_run_unprivileged() -> None:
 
 
 def test_state_lives_on_locked_versioned_cache_volumes() -> None:
-    ctr = earthly.iso(context(), SPEC)
+    ctr = build().iso()
     mounts = {args["path"]: args for args in named(ctr, "withMountedCache")}
     assert set(mounts) == {earthly.EARTHLY_CACHE, earthly.DOCKER_STATE}
     for args in mounts.values():
         assert args["sharing"] == CacheSharingMode.LOCKED.value
     keys = {path: own(args["cache"], "cacheVolume")[0]["key"] for path, args in mounts.items()}
     assert keys == {
-        "/tmp/earthly": f"canvos-doca-earthly-{images.version_of(images.EARTHLY_IMAGE)}-amd64",
-        "/var/lib/docker": f"canvos-doca-docker-{images.version_of(images.DIND_IMAGE)}-amd64",
+        "/tmp/earthly": f"canvos-doca-earthly-{earthly.version_of(facts.EARTHLY_IMAGE)}-amd64",
+        "/var/lib/docker": f"canvos-doca-docker-{earthly.version_of(facts.DIND_IMAGE)}-amd64",
     }
 
 
 def test_other_arch_or_version_never_shares_a_volume() -> None:
     def keys(spec: BuildSpec, tools: earthly.Tools) -> set[str]:
-        ctr = earthly.iso(context(), spec, tools)
+        ctr = build(spec, tools).iso()
         return {own(a["cache"], "cacheVolume")[0]["key"] for a in named(ctr, "withMountedCache")}
 
     base = keys(SPEC, earthly.Tools())
@@ -126,36 +157,70 @@ def test_other_arch_or_version_never_shares_a_volume() -> None:
 
 
 def test_iso_runs_the_iso_target_with_an_explicit_k8s_version() -> None:
-    ctr = earthly.iso(context(), SPEC)
+    ctr = build().iso()
     assert execs(ctr)[-1]["args"] == [earthly.SCRIPT, "+iso", "--K8S_VERSION=1.33.10"]
     assert env(ctr)["CANVOS_DOCA_TARGET"] == "+iso"
 
 
 @pytest.mark.parametrize("version", SPEC.k8s_version)
 def test_provider_image_per_version(version: str) -> None:
-    image = earthly.provider_image(context(), SPEC, version, REF, "img")
+    image = build().provider_image(version)
     assert execs(image.built)[-1]["args"] == [
         earthly.SCRIPT,
-        canvos.TARGET_PROVIDER_IMAGES,
+        facts.CANVOS_TARGET_PROVIDER_IMAGES,
         f"--K8S_VERSION={version}",
     ]
+    assert image.ref == f"localhost:5000/ubuntu:k3s-{version}-v4.9.38"
 
 
-def test_provider_image_refuses_an_empty_k8s_version() -> None:
+def test_provider_image_refuses_an_empty_or_unrequested_k8s_version() -> None:
     with pytest.raises(ValueError, match="K8S_VERSION"):
-        earthly.provider_image(context(), SPEC, "", REF, "img")
+        build().provider_image("")
+    with pytest.raises(KeyError):
+        build().provider_image("1.20.1")
 
 
-def test_rebuild_bypasses_dagger_and_earthly_caches() -> None:
-    ctr = earthly.iso(context(), SPEC, rebuild="1700000000")
-    assert execs(ctr)[-1]["args"][:3] == [earthly.SCRIPT, "--no-cache", "+iso"]
-    assert env(ctr)["CANVOS_DOCA_REBUILD"] == "1700000000"
-    assert "--no-cache" not in execs(earthly.iso(context(), SPEC))[-1]["args"]
+def written(obj: object) -> dict[str, str]:
+    """Files written into a directory chain (the prepared context), by path."""
+    return {a["path"]: a["contents"] for a in named(obj, "withNewFile")}
+
+
+def mounted_dockerfile(ctr: Container) -> str:
+    """The Dockerfile of the context an Earthly exec gets at /workspace."""
+    return written(own(ctr, "withMountedDirectory")[0]["source"])["Dockerfile"]
+
+
+def test_rebuild_is_one_context_value_shared_by_every_target() -> None:
+    dockerfile = "FROM base\nARG CANVOS_DOCA_REBUILD=1700000000\nRUN install-doca\n"
+    ctx = context().with_new_file("Dockerfile", dockerfile)
+    run = build(ctx=ctx, rebuild="1700000000")
+    runs = {
+        "+iso": run.iso(),
+        "+iso-image": run.installer_image().built,
+        **{f"provider {v}": run.provider_image(v).built for v in SPEC.k8s_version},
+    }
+    # Every target builds base-image from the same prepared context (the image
+    # targets only drop user-data, which base-image never reads), so the first
+    # one rebuilds the DOCA stage and the others reuse that result.
+    assert {name: mounted_dockerfile(ctr) for name, ctr in runs.items()} == dict.fromkeys(
+        runs, dockerfile
+    )
+    for name, ctr in runs.items():
+        chain = steps(own(ctr, "withMountedDirectory")[0]["source"])
+        if chain[-1] == ("withoutFile", {"path": "user-data"}):
+            chain = chain[:-1]
+        assert chain == steps(ctx), name
+    assert written(run.doca_image())["Dockerfile"] == dockerfile
+    for name, ctr in runs.items():
+        argv = execs(ctr)[-1]["args"]
+        assert "--no-cache" not in argv, name
+        assert not any("REBUILD" in variable for variable in env(ctr)), name
+    assert run.rebuild == "1700000000"
 
 
 def test_earthly_sees_the_context_and_talks_to_the_docker_service() -> None:
     ctx = context()
-    ctr = earthly.iso(ctx, SPEC)
+    ctr = build(ctx=ctx).iso()
     mounted = own(ctr, "withMountedDirectory")
     assert [(m["path"], m["source"]) for m in mounted] == [(earthly.WORKSPACE, ctx)]
     binding = own(ctr, "withServiceBinding")[0]
@@ -170,27 +235,30 @@ def test_proxies_reach_earthly_and_skip_the_docker_service() -> None:
     spec = dataclasses.replace(
         SPEC, http_proxy="http://proxy:3128", https_proxy="http://proxy:3128", no_proxy="corp"
     )
-    variables = env(earthly.iso(context(), spec))
+    variables = env(build(spec).iso())
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
         assert variables[name] == "http://proxy:3128"
     assert variables["NO_PROXY"] == variables["no_proxy"] == "corp,docker"
-    assert "HTTP_PROXY" not in env(earthly.iso(context(), SPEC))
+    assert "HTTP_PROXY" not in env(build().iso())
 
 
 # ------------------------------------------------------------------ secrets
 
 
-def test_secrets_are_mounted_and_absent_from_args_and_env() -> None:
+@pytest.mark.parametrize("contract", [PRO_SECRET, PRO_BUILD_ARG])
+def test_secrets_are_mounted_and_absent_from_args_and_env(contract: str) -> None:
     creds = credentials()
-    ctr = earthly.iso(context(), SPEC, credentials=creds)
+    ctr = build(credentials=creds, ubuntu_pro=contract).iso()
     mounted = {m["path"]: m["source"] for m in named(ctr, "withMountedSecret")}
     assert mounted == {
         earthly.DOCKER_CONFIG: creds.docker_config,
         earthly.REGISTRY_PASSWORD: creds.registry_password,
+        earthly.UBUNTU_PRO_KEY: creds.ubuntu_pro_key,
         earthly.USER_DATA: creds.user_data,
     }
-    variables = own(ctr, "withSecretVariable")
-    assert variables == [{"name": "UBUNTU_PRO_KEY", "secret": creds.ubuntu_pro_key}]
+    # The key is a file; the script is told only how the Earthfile takes it.
+    assert own(ctr, "withSecretVariable") == []
+    assert env(ctr)["CANVOS_DOCA_UBUNTU_PRO"] == contract
     assert not any(SECRET_MARK in value for value in plain_values(ctr))
     assert env(ctr)["CANVOS_DOCA_REGISTRY_USER"] == "builder"
     # Credentials are written to a tmpfs, never into the container's layers.
@@ -199,17 +267,18 @@ def test_secrets_are_mounted_and_absent_from_args_and_env() -> None:
 
 def test_image_targets_never_see_user_data() -> None:
     creds = credentials()
-    image = earthly.provider_image(context(), SPEC, "1.34.6", REF, "img", credentials=creds)
+    image = build(credentials=creds, ubuntu_pro=PRO_SECRET).provider_image("1.34.6")
     ctr = image.built
     workspace = own(ctr, "withMountedDirectory")[0]["source"]
     assert steps(workspace)[-1] == ("withoutFile", {"path": "user-data"})
     paths = [m["path"] for m in own(ctr, "withMountedSecret")]
     assert earthly.USER_DATA not in paths and earthly.REGISTRY_PASSWORD in paths
+    assert earthly.UBUNTU_PRO_KEY in paths  # base-image (Pro attach) runs in every target
 
 
 def test_iso_context_keeps_user_data() -> None:
     ctx = context()
-    ctr = earthly.iso(ctx, SPEC)
+    ctr = build(ctx=ctx).iso()
     assert own(ctr, "withMountedDirectory")[0]["source"] is ctx
 
 
@@ -217,15 +286,17 @@ def test_iso_context_keeps_user_data() -> None:
 
 
 def test_saved_image_path_docker_save_then_import() -> None:
-    image = earthly.provider_image(context(), SPEC, "1.34.6", REF, "ubuntu-k3s")
+    image = build().provider_image("1.34.6")
     ctr = image.built
-    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{REF}|ubuntu-k3s"
-    assert steps(image.tarball)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/ubuntu-k3s.tar"})
+    name = "ubuntu-k3s-1.34.6-v4.9.38"
+    assert image.name == name
+    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{REF}|{name}"
+    assert steps(image.tarball)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/{name}.tar"})
     assert steps(image.checksum)[-1] == (
         "file",
-        {"path": f"{earthly.IMAGES_DIR}/ubuntu-k3s.tar.sha256"},
+        {"path": f"{earthly.IMAGES_DIR}/{name}.tar.sha256"},
     )
-    assert steps(image.inspect)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/ubuntu-k3s.json"})
+    assert steps(image.inspect)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/{name}.json"})
     assert steps(image.container) == [("container", {}), ("import", {"source": image.tarball})]
 
 
@@ -237,10 +308,10 @@ def test_run_script_is_shellcheck_clean() -> None:
 
 
 def test_installer_image_is_saved_for_verification() -> None:
-    image = earthly.installer_image(context(), SPEC, "palette-installer-image:v4.9.38", "inst")
+    image = build().installer_image()
     ctr = image.built
     assert execs(ctr)[-1]["args"] == [earthly.SCRIPT, "+iso-image", "--K8S_VERSION=1.33.10"]
-    assert env(ctr)["CANVOS_DOCA_SAVE"] == "palette-installer-image:v4.9.38|inst"
+    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{INSTALLER}|palette-installer-image-v4.9.38"
 
 
 # ---------------------------------------------------------- doca / verify
@@ -248,17 +319,29 @@ def test_installer_image_is_saved_for_verification() -> None:
 
 def test_doca_image_is_a_plain_dockerfile_build_of_the_context() -> None:
     spec = dataclasses.replace(SPEC, arch="arm64", http_proxy="http://p:1")
-    built = earthly.doca_image(context(), spec, "registry/kairos-ubuntu:22.04-core-arm64")
-    build = own(built, "dockerBuild")[0]
-    args = {a["name"]: a["value"] for a in build["buildArgs"]}
+    built = build(spec).doca_image()
+    docker_build = own(built, "dockerBuild")[0]
+    args = {a["name"]: a["value"] for a in docker_build["buildArgs"]}
     assert args == {
-        "BASE": "registry/kairos-ubuntu:22.04-core-arm64",
+        "BASE": BASE,
         "OS_DISTRIBUTION": "ubuntu",
         "OS_VERSION": "22.04",
         "HTTP_PROXY": "http://p:1",
     }
-    assert build["platform"] == "linux/arm64"
+    assert docker_build["platform"] == "linux/arm64"
     assert ("withoutFile", {"path": "user-data"}) in steps(built)
+
+
+def test_doca_image_needs_a_known_base_image() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        build(base="").doca_image()
+    assert caught.value.problems[0].field == "base_image"
+    assert "--base-image" in caught.value.problems[0].fix
+
+
+def test_a_pro_key_without_a_contract_is_never_dropped() -> None:
+    with pytest.raises(ValueError, match="Ubuntu Pro"):
+        build(credentials=credentials(), ubuntu_pro="").iso()
 
 
 def test_verify_runs_the_doca_stage_script_and_keeps_its_exit_code() -> None:
@@ -281,6 +364,7 @@ def test_verify_command_is_what_the_doca_stage_installs() -> None:
 def test_output_directory_layout() -> None:
     files = {"b.tar": dag.directory().file("b"), "a.iso": dag.directory().file("a")}
     out = earthly.output_directory(files, '{"schema": 1}\n')
+    assert artifacts.MANIFEST_NAME == "manifest.json"
     chain = steps(out)
     assert [(n, a.get("path")) for n, a in chain[1:]] == [
         ("withFile", "a.iso"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import earthly
+from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 
 SCRIPT = Path(earthly.__file__).parent / "earthly-run.sh"
 
@@ -35,6 +36,8 @@ esac
 FAKE_EARTHLY = r"""#!/bin/sh
 printf '%s\n' "$@" >"$FAKE_LOG/earthly-argv"
 printf '%s' "${EARTHLY_BUILD_ARGS:-}" >"$FAKE_LOG/earthly-build-args"
+printf '%s' "${EARTHLY_SECRET_FILES:-}" >"$FAKE_LOG/earthly-secret-files"
+env >"$FAKE_LOG/earthly-env"
 exit "${FAKE_EARTHLY_EXIT:-0}"
 """
 
@@ -171,12 +174,44 @@ def test_a_docker_config_secret_is_used_as_is(box: Sandbox) -> None:
     }
 
 
-def test_ubuntu_pro_key_reaches_earthly_as_a_build_arg_from_env_only(box: Sandbox) -> None:
-    result = box.run("+iso", UBUNTU_PRO_KEY="C0ffee-pro")
+def test_ubuntu_pro_key_is_an_earthly_secret_file_where_the_earthfile_takes_one(
+    box: Sandbox,
+) -> None:
+    key = box.secrets / "ubuntu-pro-key"
+    key.write_text("C0ffee-pro")
+    result = box.run("+iso", CANVOS_DOCA_UBUNTU_PRO=PRO_SECRET)
     assert result.returncode == 0, result.stderr
-    assert (box.log / "earthly-build-args").read_text() == "UBUNTU_PRO_KEY=C0ffee-pro"
+    # Earthly reads the secret from the file: the value is in no argv and no env.
+    assert (box.log / "earthly-secret-files").read_text() == f"UBUNTU_PRO_KEY={key}"
+    assert (box.log / "earthly-build-args").read_text() == ""
+    assert "C0ffee-pro" not in (box.log / "earthly-env").read_text()
     assert "C0ffee-pro" not in "".join(box.earthly_argv())
     assert "C0ffee-pro" not in result.stdout + result.stderr
+
+
+def test_ubuntu_pro_key_is_a_build_arg_from_env_where_the_earthfile_takes_only_that(
+    box: Sandbox,
+) -> None:
+    (box.secrets / "ubuntu-pro-key").write_text("C0ffee-pro\n")
+    result = box.run("+iso", CANVOS_DOCA_UBUNTU_PRO=PRO_BUILD_ARG)
+    assert result.returncode == 0, result.stderr
+    assert (box.log / "earthly-build-args").read_text() == "UBUNTU_PRO_KEY=C0ffee-pro"
+    assert (box.log / "earthly-secret-files").read_text() == ""
+    assert "C0ffee-pro" not in "".join(box.earthly_argv())
+    assert "C0ffee-pro" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("contract", ["", PRO_SECRET])
+def test_without_a_key_file_nothing_is_passed_or_the_run_stops(box: Sandbox, contract: str) -> None:
+    result = box.run("+iso", CANVOS_DOCA_UBUNTU_PRO=contract)
+    if contract:
+        assert result.returncode == 64
+        assert "Ubuntu Pro key file" in result.stderr
+        assert not (box.log / "earthly-argv").exists()
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (box.log / "earthly-secret-files").read_text() == ""
+        assert (box.log / "earthly-build-args").read_text() == ""
 
 
 def test_checkout_certs_are_trusted(box: Sandbox) -> None:
@@ -193,5 +228,7 @@ def test_script_defaults_match_the_chain_layout() -> None:
     assert f'secrets="${{CANVOS_DOCA_SECRETS:-{earthly.SECRET_DIR}}}"' in script
     assert f"{earthly.OUTPUT_DIR}/images" == earthly.IMAGES_DIR
     assert 'images="$ws/build/images"' in script
-    for path in (earthly.REGISTRY_PASSWORD, earthly.DOCKER_CONFIG):
+    for path in (earthly.REGISTRY_PASSWORD, earthly.DOCKER_CONFIG, earthly.UBUNTU_PRO_KEY):
         assert f'"$secrets/{Path(path).name}"' in script
+    for contract in (PRO_SECRET, PRO_BUILD_ARG):
+        assert f"\n  {contract})\n" in script

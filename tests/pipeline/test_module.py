@@ -23,8 +23,8 @@ from registration import (
 )
 
 from pipeline import runner
-from pipeline.context import Prepared
-from pipeline.failures import BuildFailed
+from pipeline.context import Prepared, describe_ref
+from pipeline.errors import BuildFailed
 from pipeline.main import CanvosDoca
 from pipeline.spec import BuildSpec
 
@@ -110,12 +110,12 @@ async def test_a_moving_ref_is_resolved_to_a_commit_before_use() -> None:
 # ------------------------------------------------------------ secret wiring
 
 
-def _resolved() -> tuple[BuildSpec, Prepared, dagger.Directory]:
+def _resolved() -> tuple[Prepared, dagger.Directory]:
     prepared = Prepared(
         files={"user-data": "#cloud-config\nstylus:\n  site:\n    name: e1\n"},
-        description={"canvos": {"pe_version": "v4.9.38"}},
+        description=describe_ref(BuildSpec(), pe_version="v4.9.38"),
     )
-    return BuildSpec(), prepared, dag.directory()
+    return prepared, dag.directory()
 
 
 async def test_edge_host_token_reaches_only_a_secret() -> None:
@@ -125,7 +125,7 @@ async def test_edge_host_token_reaches_only_a_secret() -> None:
     async def plaintext(self: dagger.Secret) -> str:
         return "tok-abc"
 
-    async def resolve(self: CanvosDoca) -> tuple[BuildSpec, Prepared, dagger.Directory]:
+    async def resolve(self: CanvosDoca) -> tuple[Prepared, dagger.Directory]:
         return _resolved()
 
     with (
@@ -133,24 +133,25 @@ async def test_edge_host_token_reaches_only_a_secret() -> None:
         mock.patch.object(CanvosDoca, "_resolve", resolve),
     ):
         run = await module._run()
-    user_data = run.credentials.user_data
+    user_data = run.build.credentials.user_data
     assert user_data is not None
     (set_secret,) = own(user_data, "setSecret")
     assert "edgeHostToken: tok-abc" in set_secret["plaintext"]
     assert "tok-abc" not in run.prepared.files["user-data"]
     assert run.secrets_given == ("edge_host_token",)
-    assert run.pe_version == "v4.9.38"
+    assert run.build.description.canvos.pe_version == "v4.9.38"
+    assert run.build.provider_image("1.34.6").ref.endswith("-v4.9.38")
 
 
 async def test_without_secrets_nothing_is_mounted() -> None:
     module = CanvosDoca(overlays=dag.directory())
 
-    async def resolve(self: CanvosDoca) -> tuple[BuildSpec, Prepared, dagger.Directory]:
+    async def resolve(self: CanvosDoca) -> tuple[Prepared, dagger.Directory]:
         return _resolved()
 
     with mock.patch.object(CanvosDoca, "_resolve", resolve):
         run = await module._run()
-    assert run.credentials == runner.earthly.Credentials()
+    assert run.build.credentials == runner.earthly.Credentials()
     assert run.secrets_given == ()
 
 

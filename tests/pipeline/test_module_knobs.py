@@ -7,7 +7,9 @@ import typing
 
 from typing_extensions import Doc
 
-from pipeline.main import FILE_KNOBS, CanvosDoca
+from pipeline.inputs import FILE_INPUT_NAMES
+from pipeline.inputs import doc as input_doc
+from pipeline.main import CanvosDoca
 from pipeline.spec import FIELD_NAMES, doc
 
 
@@ -19,7 +21,7 @@ def constructor_args() -> dict[str, object]:
 def test_every_knob_is_a_constructor_argument() -> None:
     args = constructor_args()
     assert set(FIELD_NAMES) <= set(args)
-    sources = {"overlays", "config", "canvos"}
+    sources = {"overlays", "config", "canvos", *FILE_INPUT_NAMES}
     secrets = {
         "registry_username",
         "registry_password",
@@ -35,8 +37,10 @@ def test_every_argument_has_doc_text() -> None:
     for name, hint in constructor_args().items():
         docs = [m for m in typing.get_args(hint)[1:] if isinstance(m, Doc)]
         assert docs and docs[0].documentation.strip(), name
-        if name in FIELD_NAMES and name not in FILE_KNOBS:
+        if name in FIELD_NAMES:
             assert docs[0].documentation.startswith(doc(name)), name
+        if name in FILE_INPUT_NAMES:
+            assert docs[0].documentation == input_doc(name), name
 
 
 def test_scalar_knobs_default_to_not_given() -> None:

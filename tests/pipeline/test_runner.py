@@ -17,8 +17,9 @@ from chains import own, steps
 from dagger import dag
 
 from pipeline import earthly, runner, verify
-from pipeline.context import Prepared
-from pipeline.failures import BuildFailed
+from pipeline.context import Prepared, describe_ref
+from pipeline.earthly import EarthlyBuild
+from pipeline.errors import BuildFailed
 from pipeline.spec import BuildSpec
 
 VERSIONS = ("1.33.10", "1.34.6")
@@ -89,22 +90,17 @@ class FakeEngine:
         ]
 
 
-def make_run() -> runner.Run:
-    prepared = Prepared(
-        files={"user-data": "#cloud-config\n"},
-        description={
-            "spec": {"k8s_version": list(VERSIONS)},
-            "canvos": {"commit": "c" * 40, "pe_version": "v4.9.38"},
-        },
+def make_run(credentials: earthly.Credentials | None = None) -> runner.Run:
+    description = describe_ref(
+        BuildSpec(k8s_version=VERSIONS), pe_version="v4.9.38", commit="c" * 40
     )
-    return runner.Run(
-        spec=BuildSpec(k8s_version=VERSIONS),
-        prepared=prepared,
+    prepared = Prepared(files={"user-data": "#cloud-config\n"}, description=description)
+    build = EarthlyBuild(
         context=dag.directory().with_new_file("user-data", "#cloud-config\n"),
-        tools=earthly.Tools(),
-        credentials=earthly.Credentials(),
-        secrets_given=("ubuntu_pro_key",),
+        description=description,
+        credentials=credentials or earthly.Credentials(),
     )
+    return runner.Run(build=build, prepared=prepared, secrets_given=("registry_password",))
 
 
 async def run_build(engine: FakeEngine) -> dagger.Directory:
@@ -142,7 +138,9 @@ async def test_build_verifies_every_image_and_lays_out_the_output() -> None:
     assert manifest["outputs"]["iso"]["sha256"] == digest_of("palette-edge-installer.iso")
     assert manifest["outputs"]["installer_image"]["ref"] == "palette-installer-image:v4.9.38"
     assert manifest["inputs"]["canvos"]["commit"] == "c" * 40
-    assert manifest["inputs"]["secrets_provided"] == {"ubuntu_pro_key": True}
+    assert manifest["inputs"]["secrets_provided"] == {"registry_password": True}
+    assert manifest["inputs"]["spec"]["k8s_version"] == list(VERSIONS)
+    assert manifest["tool"]["version"] == manifest["tools"]["canvos-doca"]
     assert manifest["tools"]["dagger_engine"] == "v0.21.11"
     assert manifest["tools"]["earthly_image"] == earthly.Tools().earthly_image
 
@@ -159,14 +157,7 @@ async def test_a_failing_verify_stops_the_build_with_its_report() -> None:
 async def test_provider_image_carries_publish_credentials_not_in_the_image() -> None:
     engine = FakeEngine()
     password = dag.set_secret("registry", "pw")
-    run = make_run()
-    run = runner.Run(
-        spec=run.spec,
-        prepared=run.prepared,
-        context=run.context,
-        tools=run.tools,
-        credentials=earthly.Credentials(registry_username="ci", registry_password=password),
-    )
+    run = make_run(earthly.Credentials(registry_username="ci", registry_password=password))
     patches = engine.patches()
     for patch in patches:
         patch.start()

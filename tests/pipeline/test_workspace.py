@@ -7,6 +7,7 @@ from typing import Any
 from dagger import Directory, dag
 
 from pipeline import canvos, workspace
+from pipeline.inputs import REPO_DIR, Airgap, BuildInputs
 
 
 def steps(obj: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -28,7 +29,8 @@ def test_overlays_sources_and_files_are_placed() -> None:
     airgap: Directory = dag.directory()
     key = dag.directory().with_new_file("k", "KEY").file("k")
     files = {"Dockerfile": "FROM x", ".arg": "A=1", "user-data": "#cloud-config"}
-    context = workspace.prepared_context(source, overlays, files, airgap, key)
+    given = BuildInputs(user_data=None, airgap=Airgap(REPO_DIR, airgap), repo_key=key)
+    context = workspace.prepared_context(source, overlays, files, given)
     chain = steps(context)[len(steps(source)) :]
     names = [name for name, _ in chain]
     assert names[:3] == ["withDirectory", "withDirectory", "withFile"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from pipeline.canvos import MARKER
+from pipeline.facts import CANVOS_MARKER as MARKER
+from tests.earthfiles import V4_9, V4_9_PE_VERSION
 
-PE_VERSION = "v4.9.38"
+PE_VERSION = V4_9_PE_VERSION
 
 DOCKERFILE = f"""ARG BASE
 FROM $BASE
@@ -27,21 +30,18 @@ COPY certs/ /certs/
 RUN echo customized > /etc/user-customization
 """
 
-EARTHFILE = f"""VERSION --arg-scope-and-set --shell-out-anywhere 0.6
-ARG PE_VERSION={PE_VERSION}
-ARG K8S_VERSION
-ARG IMAGE_PATH=$IMAGE_REGISTRY/$IMAGE_REPO:$K8S_DISTRIBUTION-$K8S_VERSION-$IMAGE_TAG
-
-base-image:
-    FROM DOCKERFILE --build-arg BASE=$BASE_IMAGE .
-"""
+EARTHFILE = V4_9
 
 K8S_VERSIONS = {"k3s": ["1.33.10", "1.34.6"], "rke2": ["1.34.6"]}
 
 
 @pytest.fixture
 def canvos_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "CanvOS"
+    return make_canvos_tree(tmp_path / "CanvOS")
+
+
+def make_canvos_tree(root: Path) -> Path:
+    """The top of a CanvOS checkout, as much of it as rendering reads."""
     (root / "certs").mkdir(parents=True)
     (root / "Dockerfile").write_text(DOCKERFILE)
     (root / "Earthfile").write_text(EARTHFILE)
@@ -49,3 +49,19 @@ def canvos_tree(tmp_path: Path) -> Path:
     (root / "k8s_version.json").write_text(json.dumps(K8S_VERSIONS))
     (root / "earthly.sh").write_text("#!/bin/bash\necho earthly\n")
     return root
+
+
+def git_commit_all(root: Path) -> str:
+    """Make ``root`` a git repository with one commit of everything; its id."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com",
+        GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+    )  # fmt: skip
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "CanvOS"]):
+        subprocess.run(["git", "-C", str(root), *command], check=True, env=env)
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, env=env, capture_output=True
+    )
+    return done.stdout.decode().strip()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import canvos, cli
+from pipeline import canvos, cli, facts, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
-from tests.unit.conftest import PE_VERSION
+from tests.unit.conftest import PE_VERSION, git_commit_all
 
 
 def render(canvos_tree: Path, out: Path, *args: str) -> int:
@@ -24,12 +24,12 @@ def test_block_goes_below_the_marker_and_keeps_user_lines(
     out = tmp_path / "out"
     assert render(canvos_tree, out) == 0
     dockerfile = (out / "Dockerfile").read_text()
-    marker_at = dockerfile.index(canvos.MARKER)
+    marker_at = dockerfile.index(facts.CANVOS_MARKER)
     begin_at = dockerfile.index(canvos.BLOCK_BEGIN)
     assert marker_at < begin_at < dockerfile.index(canvos.BLOCK_END)
     assert dockerfile.count(canvos.BLOCK_BEGIN) == 1
     # Nothing but a blank line between the marker and the block.
-    between = dockerfile[marker_at + len(canvos.MARKER) : begin_at]
+    between = dockerfile[marker_at + len(facts.CANVOS_MARKER) : begin_at]
     assert between.strip() == ""
     assert "RUN echo customized > /etc/user-customization" in dockerfile
     assert dockerfile.startswith("ARG BASE\nFROM $BASE\n")
@@ -171,7 +171,7 @@ def test_overlays_and_context_files_are_placed(canvos_tree: Path, tmp_path: Path
 
 def test_existing_out_needs_force(canvos_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    assert render(canvos_tree, out) == 0
     (out / "old").write_text("keep me")
     assert render(canvos_tree, out) == 2
     assert (out / "old").read_text() == "keep me"
@@ -200,13 +200,18 @@ def test_airgap_source_is_detected_and_copied(canvos_tree: Path, tmp_path: Path)
     assert "repo-dir" in (out / "Dockerfile").read_text()
 
 
-def test_airgap_source_of_the_wrong_shape(canvos_tree: Path, tmp_path: Path) -> None:
+def test_airgap_source_of_the_wrong_shape(
+    canvos_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "readme.txt").write_text("")
     with pytest.raises(InvalidInput) as caught:
-        cli.render(build_spec({}, {"doca_airgap": str(junk)}), canvos_tree, tmp_path / "o")
+        inputs.from_paths(doca_airgap=junk)
     assert caught.value.problems[0].field == "doca_airgap"
+    assert render(canvos_tree, tmp_path / "o", "--doca-airgap", str(junk)) == 2
+    assert "doca_airgap=" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_plan_without_a_checkout(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,15 +238,12 @@ def test_config_file_and_flags(
 
 
 def test_local_checkout_is_described_as_such(canvos_tree: Path, tmp_path: Path) -> None:
-    git = canvos_tree / ".git"
-    (git / "refs" / "heads").mkdir(parents=True)
-    (git / "HEAD").write_text("ref: refs/heads/main\n")
-    (git / "refs" / "heads" / "main").write_text("c" * 40 + "\n")
+    head = git_commit_all(canvos_tree)
     out = tmp_path / "out"
     assert render(canvos_tree, out) == 0
     described = json.loads((out / "canvos-doca.json").read_text())["canvos"]
     assert described["url"] == str(canvos_tree.resolve())
-    assert described["ref"] == "(local checkout)" and described["commit"] == "c" * 40
+    assert described["ref"] == "(local checkout)" and described["commit"] == head
 
 
 def test_every_bind_path_is_created_in_the_image(canvos_tree: Path, tmp_path: Path) -> None:

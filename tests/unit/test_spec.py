@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import doca
+from pipeline import doca, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import (
     BOOL_FIELDS,
+    CHOICES,
     FIELD_NAMES,
     LIST_FIELDS,
+    PATTERNS,
+    REFUSED,
     BuildSpec,
     as_dict,
     build_spec,
@@ -41,7 +44,17 @@ def test_defaults_are_valid_and_pinned() -> None:
 
 @pytest.mark.parametrize("name", REQUIRED_NAMES)
 def test_issue_names_exist(name: str) -> None:
-    assert name in FIELD_NAMES
+    # user_data is a file input (pipeline.inputs), the rest are knobs.
+    assert name in (*FIELD_NAMES, *inputs.FILE_INPUT_NAMES)
+
+
+def test_file_inputs_are_not_knobs() -> None:
+    assert not set(inputs.FILE_INPUT_NAMES) & set(FIELD_NAMES)
+
+
+def test_validation_tables_name_real_fields() -> None:
+    assert set(PATTERNS) | set(CHOICES) <= set(FIELD_NAMES) - set(BOOL_FIELDS)
+    assert set(REFUSED) <= set(BOOL_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +138,14 @@ def test_explicit_arguments_override_the_config_file() -> None:
     assert spec.os_version == "24.04"  # None means "not given": the file's value stays
 
 
+def test_a_file_input_in_the_config_file_points_at_its_flag() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        inputs.load_spec("user_data: ./user-data\ndoca_profile: doca-all\n", "build.yaml")
+    (problem,) = caught.value.problems
+    assert problem.field == "build.yaml: user_data"
+    assert "--user-data" in problem.fix and "file input" in problem.fix
+
+
 def test_unknown_config_keys_are_errors_with_a_suggestion() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config("doca_versoin: 3.2.2\nfoo: 1\n", source="builds/x.yaml")
@@ -156,6 +177,7 @@ def test_proxy_credentials_are_redacted() -> None:
     shown = as_dict(spec)
     assert "s3cret" not in str(shown)
     assert shown["https_proxy"] == "http://***@proxy.example.com:3128"
-    with pytest.raises(InvalidInput) as caught:
-        build_spec({}, {"http_proxy": "user:s3cret@proxy"})
-    assert "s3cret" not in caught.value.render()
+    for bad in ("user:s3cret@proxy", "http://user:s3cret@proxy:3128/ x"):
+        with pytest.raises(InvalidInput) as caught:
+            build_spec({}, {"http_proxy": bad})
+        assert "s3cret" not in caught.value.render()

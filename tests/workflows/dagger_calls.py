@@ -26,8 +26,16 @@ from tests.pipeline import registration
 
 # `dagger [global flags] VERB ...`: the verbs workflows may use.
 VERBS = ("call", "version", "functions")
-# Global flags (before the verb) the workflows use: name -> takes a value.
-GLOBAL_FLAGS = {"--progress": True, "-s": False, "--silent": False, "-q": False}
+# Global flags (before the verb) the workflows and docs use: name -> takes a value
+# (-m/--mod: the module to load, e.g. github.com/OWNER/canvos-doca@TAG).
+GLOBAL_FLAGS = {
+    "--progress": True,
+    "-s": False,
+    "--silent": False,
+    "-q": False,
+    "-m": True,
+    "--mod": True,
+}
 # Flags of `dagger call` valid anywhere after the verb: name -> takes a value.
 CALL_FLAGS = {"-o": True, "--output": True, "-j": False, "--json": False}
 # Secret arguments are references the CLI resolves, never values.

@@ -35,10 +35,7 @@ def resolved_spec(args: dict[str, str]) -> spec.BuildSpec:
 
 
 def manifest(resolved: spec.BuildSpec, commit: str) -> str:
-    tree = context.CanvosTree(dockerfile="", earthfile="", commit=commit)
-    description = context.describe(
-        resolved, tree, PE_VERSION, context.bind_mount_plan(resolved), ""
-    )
+    description = context.describe_ref(resolved, pe_version=PE_VERSION, commit=commit)
     iso_name, _ = canvos.iso_files(resolved)
     images = [
         artifacts.ImageRecord(

@@ -517,20 +517,35 @@ def test_build_workflow_schedule_permissions_concurrency_and_timeouts() -> None:
 def test_ci_workflow_permissions_and_timeouts() -> None:
     workflow = ci()
     assert workflow["permissions"] == {"contents": "read"}
-    assert set(workflow["on"]) == {"pull_request", "push"}
+    assert set(workflow["on"]) == {"pull_request", "push", "schedule", "workflow_dispatch"}
     assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["on"]["schedule"][0]["cron"]
     for name, job in workflow["jobs"].items():
         assert isinstance(job.get("timeout-minutes"), int), name
     runs = {job: s.get("run", "") for job, s in steps(workflow)}
     assert ".ci/run" in runs["test"]
-    assert "./scripts/test tests/engine" in runs["engine"]
-    # The engine tests skip unless told to run: the engine job tells them.
-    from tests.engine import test_dagger_engine
 
-    engine_env = next(s["env"] for job, s in steps(workflow) if "tests/engine" in s.get("run", ""))
-    assert engine_env[test_dagger_engine.FLAG] == "1"
-    engine_steps = [s.get("uses", "") for s in workflow["jobs"]["engine"]["steps"]]
-    assert "./.github/actions/free-disk-space" in engine_steps
+
+def test_ci_engine_jobs_split_quick_and_heavy_tests() -> None:
+    # Pull requests: the quick engine tests; main, nightly, dispatch: all of
+    # them, on a runner with disk freed first. The tests skip unless told to run.
+    from tests.engine import dagger_cli
+
+    jobs = ci()["jobs"]
+    assert jobs["engine-quick"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["engine-full"]["if"] == "github.event_name != 'pull_request'"
+    for name, selection in (("engine-quick", ' -m "not heavy"'), ("engine-full", "")):
+        job_steps = jobs[name]["steps"]
+        (run,) = [s for s in job_steps if "tests/engine" in s.get("run", "")]
+        assert run["run"] == f"./scripts/test tests/engine{selection}", name
+        assert run["env"][dagger_cli.FLAG] == "1", name
+        assert dagger_cli.REMOTE_MODULE in jobs[name]["env"], name
+    uses = [s.get("uses", "") for s in jobs["engine-full"]["steps"]]
+    first_test = next(i for i, s in enumerate(jobs["engine-full"]["steps"]) if "run" in s)
+    assert uses.index("./.github/actions/free-disk-space") < first_test
+    assert "./.github/actions/free-disk-space" not in [
+        s.get("uses", "") for s in jobs["engine-quick"]["steps"]
+    ]
 
 
 def test_build_job_frees_disk_before_dagger_and_uploads_artifacts() -> None:

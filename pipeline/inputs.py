@@ -1,0 +1,228 @@
+"""A build's inputs, read once: one adapter for the CLI and the Dagger module.
+
+Knobs are text, flags and lists (``pipeline.spec``). Three inputs are files
+whose *content* the build needs, so they are not knobs:
+
+* ``user_data``: the user-data baked into the ISO (text);
+* ``doca_airgap``: an air-gapped DOCA source, a flat apt repository directory
+  or a doca-host local-repo ``.deb`` (on the CLI the ``.deb`` itself may be
+  given);
+* ``doca_repo_key``: a pinned DOCA signing key.
+
+The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
+``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
+which ``context.prepare`` reads. Both also load the spec the same way
+(``load_spec``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pipeline import facts, spec, textfile
+from pipeline.errors import InvalidInput, Problem
+from pipeline.spec import BuildSpec
+
+if TYPE_CHECKING:  # the CLI never imports the Dagger SDK
+    from dagger import Directory, File
+
+ONLINE = "online"
+REPO_DIR = "repo-dir"
+REPO_DEB = "repo-deb"
+
+D = TypeVar("D")  # a directory (Path or dagger.Directory)
+F = TypeVar("F")  # a file (Path or dagger.File)
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """One file input, as the CLI and the Dagger module document it."""
+
+    name: str
+    cli: str  # what the CLI flag takes
+    dagger: str  # the Dagger argument type
+    doc: str
+
+
+FILE_INPUTS: tuple[FileInput, ...] = (
+    FileInput(
+        "user_data",
+        "file",
+        "File",
+        "user-data for the ISO (default: a template that installs and powers off).",
+    ),
+    FileInput(
+        "doca_airgap",
+        "directory or .deb file",
+        "Directory",
+        "Air-gapped DOCA source: a flat apt repository directory, or one holding a "
+        "doca-host .deb (the CLI also takes the .deb itself).",
+    ),
+    FileInput(
+        "doca_repo_key",
+        "file",
+        "File",
+        "Pinned DOCA signing key (default: the key published with the repository).",
+    ),
+)
+FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)
+
+
+def doc(name: str) -> str:
+    """The documentation of a file input."""
+    return next(i.doc for i in FILE_INPUTS if i.name == name)
+
+
+@dataclass(frozen=True)
+class Airgap(Generic[D]):
+    """An air-gapped DOCA source: its kind (REPO_DIR or REPO_DEB) and where it is."""
+
+    kind: str
+    source: D
+
+
+@dataclass(frozen=True)
+class BuildInputs(Generic[D, F]):
+    """The file inputs of one build, read once.
+
+    ``user_data`` is the text of the user's file (None: the default
+    template); ``airgap`` and ``repo_key`` keep their source (a ``Path`` on
+    the CLI, a ``Directory``/``File`` in Dagger) to be copied into the
+    build context.
+    """
+
+    user_data: str | None = None
+    airgap: Airgap[D] | None = None
+    repo_key: F | None = None
+
+    @property
+    def doca_source(self) -> str:
+        """Where DOCA comes from: ONLINE, REPO_DIR or REPO_DEB."""
+        return self.airgap.kind if self.airgap is not None else ONLINE
+
+    def problems(self, resolved: BuildSpec) -> list[Problem]:
+        """What these inputs and the spec cannot do together."""
+        if self.airgap is not None and resolved.doca_repo_url != spec.default("doca_repo_url"):
+            return [
+                Problem(
+                    "doca_airgap",
+                    self.airgap.kind,
+                    "and doca_repo_url are both set.",
+                    "use one DOCA source: the air-gapped one or a repo URL.",
+                )
+            ]
+        return []
+
+
+AnyInputs = BuildInputs[Any, Any]
+# A build with no file inputs: the default user-data, DOCA online, no pinned key.
+NO_FILES: AnyInputs = BuildInputs()
+
+
+def classify_airgap(names: Sequence[str]) -> str:
+    """Which kind of air-gapped source a directory listing (or file name) is."""
+    if any(fnmatch.fnmatchcase(n, facts.DOCA_LOCAL_REPO_GLOB) for n in names):
+        return REPO_DEB
+    if any(n in ("Packages", "Packages.gz", "Packages.xz", "InRelease", "Release") for n in names):
+        return REPO_DIR
+    raise InvalidInput(
+        [
+            Problem(
+                "doca_airgap",
+                ", ".join(sorted(names)[:5]) or "<empty>",
+                "is neither a flat apt repository (Packages/Release at its top) "
+                "nor a doca-host .deb.",
+                "pass the directory of NVIDIA's DOCA repo mirror, "
+                f"or the {facts.DOCA_LOCAL_REPO_GLOB} local-repo file.",
+            )
+        ]
+    )
+
+
+def load_spec(
+    config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
+) -> BuildSpec:
+    """The spec from a config file's text (None: no file) and explicit values."""
+    elsewhere = {
+        name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
+        for name in FILE_INPUT_NAMES
+    }
+    parsed = spec.parse_config(config, source, elsewhere) if config is not None else {}
+    return spec.build_spec(parsed, overrides)
+
+
+# ------------------------------------------------------------------- CLI
+
+
+# What a user-named text file must be, and its size limit (checked before parsing).
+_TEXT_FILES = {
+    "config": (textfile.CONFIG_LIMIT, "a YAML file of knobs (keys = knob names)"),
+    "user_data": (
+        textfile.USER_DATA_LIMIT,
+        f"a YAML file starting with {facts.KAIROS_CLOUD_CONFIG_HEADER}",
+    ),
+}
+
+
+def read_text(path: Path, field: str) -> str:
+    """A user-named UTF-8 text file (``config`` or ``user_data``), size-limited
+    (``pipeline/textfile.py``); problems name the field and the path, never
+    the content."""
+    limit, what = _TEXT_FILES[field]
+    return textfile.read_user_file(path, field, limit, what)
+
+
+def from_paths(
+    user_data: Path | None = None,
+    doca_airgap: Path | None = None,
+    doca_repo_key: Path | None = None,
+) -> BuildInputs[Path, Path]:
+    """The CLI's file inputs: every problem with them at once."""
+    problems: list[Problem] = []
+    text = None
+    if user_data is not None:
+        try:
+            text = read_text(user_data, "user_data")
+        except InvalidInput as exc:
+            problems += exc.problems
+    airgap = None
+    if doca_airgap is not None:
+        try:
+            airgap = Airgap(_airgap_kind(doca_airgap), doca_airgap)
+        except InvalidInput as exc:
+            problems += exc.problems
+    if doca_repo_key is not None and not doca_repo_key.is_file():
+        problems.append(
+            Problem("doca_repo_key", str(doca_repo_key), "is not a file.", "check the path.")
+        )
+    if problems:
+        raise InvalidInput(problems)
+    return BuildInputs(user_data=text, airgap=airgap, repo_key=doca_repo_key)
+
+
+def _airgap_kind(path: Path) -> str:
+    if path.is_file():
+        return classify_airgap([path.name])
+    if path.is_dir():
+        return classify_airgap([p.name for p in path.iterdir()])
+    raise InvalidInput([Problem("doca_airgap", str(path), "does not exist.", "check the path.")])
+
+
+# ---------------------------------------------------------------- Dagger
+
+
+async def from_dagger(
+    user_data: File | None = None,
+    doca_airgap: Directory | None = None,
+    doca_repo_key: File | None = None,
+) -> BuildInputs[Directory, File]:
+    """The Dagger module's file inputs (awaits their contents and listing)."""
+    text = await user_data.contents() if user_data is not None else None
+    airgap = None
+    if doca_airgap is not None:
+        airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
+    return BuildInputs(user_data=text, airgap=airgap, repo_key=doca_repo_key)
