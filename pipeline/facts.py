@@ -101,6 +101,20 @@ CANVOS_TARGET_ALL_IMAGES: str = _CANVOS["targets"]["all_images"]
 # ----------------------------------------------------------------- images
 EARTHLY_IMAGE: str = _IMAGES["earthly"]
 DIND_IMAGE: str = _IMAGES["dind"]
+QEMU_IMAGE: str = _IMAGES["qemu"]
+
+# -------------------------------------------------------------- boot test
+_BOOT_TEST: dict[str, Any] = _RAW["boot_test"]
+BOOT_TEST_SOURCE: str = _BOOT_TEST["source"]
+BOOT_TEST_PACKAGES: tuple[str, ...] = tuple(_BOOT_TEST["packages"])
+BOOT_TEST_ARCHES: tuple[str, ...] = tuple(_BOOT_TEST["arches"])
+QEMU_PROGRAM: str = _BOOT_TEST["qemu_program"]
+PYTHON_PROGRAM: str = _BOOT_TEST["python_program"]
+OVMF_CODE: str = _BOOT_TEST["ovmf_code"]
+OVMF_VARS: str = _BOOT_TEST["ovmf_vars"]
+KAIROS_ACTIVE_SENTINEL: str = _BOOT_TEST["kairos_active_sentinel"]
+KAIROS_STATE_DIR: str = _BOOT_TEST["kairos_state_dir"]
+TCG_SLOWDOWN: int = int(_BOOT_TEST["tcg_slowdown"])
 
 
 def shell_env() -> str:

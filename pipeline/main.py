@@ -24,7 +24,7 @@ from dagger import (
     object_type,
 )
 
-from pipeline import canvos, earthly, facts, inputs, runner, spec, workspace
+from pipeline import bootstage, bootvm, canvos, earthly, facts, inputs, runner, spec, workspace
 from pipeline.context import CanvosTree, Overlays, Prepared, prepare
 from pipeline.credentials import with_edge_host_token
 from pipeline.plan import plan_text
@@ -182,6 +182,31 @@ class CanvosDoca:
             built = await runner.built_provider(run, run.spec.k8s_version[0])
             return await runner.check(built.ref, built.container)
         return await runner.check("image", image)
+
+    @_uncached
+    async def boot_test(
+        self,
+        timeout: Annotated[
+            int,
+            Doc(
+                "Minutes the test may take with KVM (install and two boots); without a "
+                f"usable /dev/kvm they are multiplied by {facts.TCG_SLOWDOWN}."
+            ),
+        ] = bootvm.DEFAULT_TIMEOUT_MINUTES,
+        memory: Annotated[int, Doc("Memory of the VM in MiB.")] = bootvm.DEFAULT_MEMORY_MIB,
+        cpus: Annotated[int, Doc("Virtual CPUs of the VM.")] = bootvm.DEFAULT_CPUS,
+        report_only: Annotated[
+            bool,
+            Doc("Return report.json and serial.log even when a check fails (see passed)."),
+        ] = False,
+        qemu_image: Annotated[
+            str, Doc("Image that runs QEMU (Debian; qemu, OVMF, python3 added if missing).")
+        ] = facts.QEMU_IMAGE,
+    ) -> Directory:
+        """Install the ISO in a VM, boot it twice, check DOCA and its persistent state."""
+        script = await self.overlays.file(bootstage.REPORT_SCRIPT).contents()
+        settings = bootvm.Settings(timeout, memory, cpus, qemu_image)
+        return await bootvm.boot_test(await self._run(), script, settings, report_only=report_only)
 
     # ------------------------------------------------------------ helpers
 
