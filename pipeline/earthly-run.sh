@@ -117,6 +117,11 @@ if [ -n "${CANVOS_DOCA_SAVE:-}" ]; then
     code=0
     docker run --rm --network none --entrypoint "$verify" "$ref" \
       >"$images/$name.verify" 2>&1 </dev/null || code=$?
+    if [ "$code" -ne 0 ] && grep -qi 'exec format error' "$images/$name.verify"; then
+      echo "canvos-doca: this docker daemon cannot run the image's architecture: register" \
+        "QEMU binfmt handlers on the engine host, as cross-arch Earthly builds need" \
+        >>"$images/$name.verify"
+    fi
     echo "$code" >"$images/$name.verify-exit"
     docker run --rm --network none --entrypoint cat "$ref" "$doca_manifest" \
       >"$images/$name.doca.json" 2>/dev/null </dev/null || : >"$images/$name.doca.json"

@@ -65,7 +65,7 @@ class _Resolved:
 
     prepared: Prepared
     context: Directory
-    inputs: inputs.BuildInputs[Directory, File]
+    given: inputs.BuildInputs[Directory, File]
     user_data: Secret | None
 
 
@@ -162,7 +162,7 @@ class CanvosDoca:
         needs = disk.plan_lines(
             len(described.spec.k8s_version),
             user_data_secrets=resolved.user_data is not None,
-            airgap=resolved.inputs.airgap is not None,
+            airgap=resolved.given.airgap is not None,
         )
         text = plan_text(described, resolved.prepared.warnings)
         return text + "\n".join(needs) + "\n"
@@ -318,10 +318,10 @@ class CanvosDoca:
         """``_resolve`` plus the checks that run an exec (the air-gapped .deb's
         version), for the functions that build or hand out the context."""
         resolved = await self._resolve()
-        if resolved.inputs.airgap is not None:
+        if resolved.given.airgap is not None:
             version = resolved.prepared.description.spec.doca_version
             await runner.guard(
                 "read the doca-host package of --doca-airgap",
-                workspace.check_airgap(resolved.inputs.airgap, version, self.earthly_image),
+                workspace.check_airgap(resolved.given.airgap, version, self.earthly_image),
             )
         return resolved

@@ -35,7 +35,7 @@ case "$1" in
     # run --rm --network none --entrypoint PROGRAM REF [ARGS]
     case "$6" in
       cat) printf '%s' "${FAKE_DOCA_MANIFEST:-}"; [ -n "${FAKE_DOCA_MANIFEST:-}" ] ;;
-      *) echo "ok    verify of $7"; exit "${FAKE_VERIFY_EXIT:-0}" ;;
+      *) echo "${FAKE_VERIFY_OUTPUT:-ok    verify of $7}"; exit "${FAKE_VERIFY_EXIT:-0}" ;;
     esac ;;
   save) printf 'tarball of %s\n' "$4" >"$3" ;;
 esac
@@ -175,6 +175,20 @@ def test_an_image_only_checked_is_never_written_out(box: Sandbox) -> None:
     calls = docker_calls(box)
     assert not any(call.startswith("save") for call in calls)
     assert f"image rm {ref}" in calls
+
+
+def test_a_foreign_architecture_is_explained(box: Sandbox) -> None:
+    output = "exec /usr/bin/canvos-doca-verify: exec format error"
+    result = box.run(
+        "+iso-image",
+        CANVOS_DOCA_SAVE=f"{REF}|img|check",
+        FAKE_IMAGES=REF,
+        FAKE_VERIFY_EXIT="1",
+        FAKE_VERIFY_OUTPUT=output,
+    )
+    assert result.returncode == 0, result.stderr
+    report = (box.ws / "build" / "images" / "img.verify").read_text()
+    assert report.startswith(output) and "QEMU binfmt" in report
 
 
 def test_a_failing_verify_is_recorded_and_nothing_is_saved(box: Sandbox) -> None:
