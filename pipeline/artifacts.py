@@ -38,7 +38,8 @@ class ImageRecord:
     """A provider (or installer) image and what is known about it."""
 
     ref: str
-    tarball: Artifact
+    # The exported OCI tarball; None for the installer image (verified, not exported).
+    tarball: Artifact | None
     facts: Mapping[str, Any]
     doca: Mapping[str, Any] | None
     k8s_version: str = ""
@@ -94,7 +95,7 @@ def _image(record: ImageRecord) -> dict[str, Any]:
         "k8s_version": record.k8s_version,
         "config_digest": record.facts.get("id", ""),
         "image": dict(record.facts),
-        "tarball": _artifact(record.tarball),
+        "tarball": _artifact(record.tarball) if record.tarball is not None else None,
         "doca": dict(record.doca) if record.doca is not None else None,
         "verify": record.verify,
     }

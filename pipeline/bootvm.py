@@ -169,7 +169,7 @@ async def boot_test(
     installer = await runner.verified_installer(run)
     manifest = await runner.guard(
         f"read {verify.DOCA_MANIFEST} from {installer.ref}",
-        installer.container.file(verify.DOCA_MANIFEST).contents(),
+        installer.doca_manifest.contents(),
     )
     try:
         expect = bootstage.expectation(json.loads(manifest), run.spec.kernel_args)

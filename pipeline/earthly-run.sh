@@ -2,6 +2,14 @@
 # canvos-doca: run one Earthly target the way CanvOS's earthly.sh does.
 #   canvos-doca-earthly [EARTHLY FLAGS] TARGET [--BUILD_ARG=value ...]
 # Paths default to the Earthly container's layout (overridable for tests).
+#
+# CANVOS_DOCA_SAVE lists the images the target loads into docker, one
+# "REF|NAME|MODE" line each. For each one, in the docker daemon that already
+# holds it unpacked (no extra copy): its facts (NAME.json), the DOCA verify
+# report and exit code (NAME.verify, NAME.verify-exit), the DOCA manifest
+# (NAME.doca.json); with MODE "tar" and a passing verify also an OCI tarball
+# (NAME.tar, NAME.tar.sha256).
+# Then the image is removed from docker: the daemon is empty between runs.
 set -eu
 ws="${CANVOS_DOCA_WORKSPACE:-/workspace}"
 secrets="${CANVOS_DOCA_SECRETS:-/run/canvos-doca}"
@@ -11,6 +19,8 @@ docker_config="${DOCKER_CONFIG:-/root/.docker}"
 wait_seconds="${CANVOS_DOCA_DOCKER_WAIT:-120}"
 images="$ws/build/images"
 target="${CANVOS_DOCA_TARGET:-earthly}"
+verify="${CANVOS_DOCA_VERIFY:-/usr/bin/canvos-doca-verify}"
+doca_manifest="${CANVOS_DOCA_MANIFEST:-/usr/share/canvos-doca/manifest.json}"
 
 # certs/ of the checkout: trusted by the embedded BuildKit (earthly.sh mounts
 # them into the Earthly container and runs update-ca-certificates).
@@ -27,8 +37,11 @@ fi
 if [ -f "$secrets/docker-config.json" ]; then
   cp "$secrets/docker-config.json" "$docker_config/config.json"
 elif [ -f "$secrets/registry-password" ]; then
-  auth="$(printf '%s:%s' "${CANVOS_DOCA_REGISTRY_USER:-}" "$(cat "$secrets/registry-password")" |
-    base64 | tr -d '\n')"
+  # The password goes from the file through a pipe, never into an argv.
+  auth="$({
+    printf '%s:' "${CANVOS_DOCA_REGISTRY_USER:-}"
+    tr -d '\r\n' <"$secrets/registry-password"
+  } | base64 | tr -d '\n')"
   {
     printf '{"auths":{'
     sep=''
@@ -52,6 +65,8 @@ until docker info >/dev/null 2>&1; do
   fi
   sleep 1
 done
+# Images a failed run left behind (this daemon and its volume are ours alone).
+docker image prune --all --force >/dev/null
 
 # The Ubuntu Pro key, a secret file, reaches Earthly the way the Earthfile
 # takes it (CANVOS_DOCA_UBUNTU_PRO, read from the Earthfile by canvos-doca):
@@ -90,20 +105,35 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
-# Images Earthly loaded into docker (SAVE IMAGE) -> OCI tarballs + facts.
+# Images Earthly loaded into docker (SAVE IMAGE): facts, verify, tarball, removal.
 if [ -n "${CANVOS_DOCA_SAVE:-}" ]; then
   mkdir -p "$images"
-  while IFS='|' read -r ref name; do
+  while IFS='|' read -r ref name mode; do
     if [ -z "$ref" ]; then continue; fi
     if ! docker image inspect "$ref" >"$images/$name.json"; then
       echo "canvos-doca: ERROR: Earthly target $target did not load $ref into docker" >&2
       exit 65
     fi
-    docker save -o "$images/$name.tar" "$ref" </dev/null
-    (cd "$images" && sha256sum "$name.tar" >"$name.tar.sha256")
+    code=0
+    docker run --rm --network none --entrypoint "$verify" "$ref" \
+      >"$images/$name.verify" 2>&1 </dev/null || code=$?
+    if [ "$code" -ne 0 ] && grep -qi 'exec format error' "$images/$name.verify"; then
+      echo "canvos-doca: this docker daemon cannot run the image's architecture: register" \
+        "QEMU binfmt handlers on the engine host, as cross-arch Earthly builds need" \
+        >>"$images/$name.verify"
+    fi
+    echo "$code" >"$images/$name.verify-exit"
+    docker run --rm --network none --entrypoint cat "$ref" "$doca_manifest" \
+      >"$images/$name.doca.json" 2>/dev/null </dev/null || : >"$images/$name.doca.json"
+    # A failed verify ends the build: no point writing gigabytes for it.
+    if [ "$mode" = tar ] && [ "$code" -eq 0 ]; then
+      docker save -o "$images/$name.tar" "$ref" </dev/null
+      (cd "$images" && sha256sum "$name.tar" >"$name.tar.sha256")
+    fi
+    docker image rm "$ref" >/dev/null
   done <<SAVE
 $CANVOS_DOCA_SAVE
 SAVE
-  # Keep the current tags (faster reloads), drop what they replaced.
-  docker image prune -f >/dev/null
+  # Layers the removed tags left untagged.
+  docker image prune --force >/dev/null
 fi

@@ -4,9 +4,15 @@ The shape follows CanvOS's ``earthly.sh``: the pinned all-in-one Earthly image
 runs with ``--allow-privileged`` and starts an embedded BuildKit, which needs
 root capabilities; ``SAVE IMAGE`` loads images into a docker daemon, here a
 pinned ``docker:dind`` service reached over ``DOCKER_HOST``. Both keep their
-state on named cache volumes (LOCKED: one BuildKit / one dockerd per volume
-at a time), keyed by tool version and target arch, so a second build on the
-same engine reuses every layer.
+state on cache volumes keyed by tool version and target arch:
+
+  * Earthly's BuildKit state is LOCKED (one BuildKit per volume at a time),
+    so a second build on the same engine reuses every layer; concurrent
+    builds of one arch take turns, one Earthly exec at a time.
+  * dockerd's state is PRIVATE (a concurrent build gets a directory of its
+    own instead of waiting): it holds nothing between runs, since every image
+    is removed once saved, and a volume (not the container's own layer)
+    keeps dockerd on its overlay2 driver.
 
 ``EarthlyBuild`` holds one prepared build (context, description with the
 spec and the rebuild value, tools, credentials) and has a method per target.
@@ -18,6 +24,12 @@ Caching, step by step:
   * The provider-image and installer-image execs get the context *without*
     ``user-data`` (CanvOS reads it only in ``+iso``'s build-iso step), so a
     user-data change leaves them as Dagger cache hits.
+  * No Earthly step ever sees a secret of user-data (the edge host token, a
+    registry password): ``+iso`` builds the ISO from the user-data with every
+    secret replaced by a placeholder (``credentials.split_secrets``), so
+    Earthly's persistent cache volume holds no token. A last, separate exec
+    (``iso_output``) writes the real user-data onto the finished ISO from a
+    Dagger secret.
   * The ``+iso`` exec does re-run after a user-data change, but inside it
     Earthly's BuildKit cache (the volume) still holds ``base-image``: its
     Dockerfile build copies only ``canvos-doca/`` and ``certs/``, so the DOCA
@@ -28,6 +40,13 @@ Caching, step by step:
     Dockerfile) reuses that result from the Earthly cache. No target runs
     with ``--no-cache``: the installer rootfs that is verified is the one
     ``+iso`` packs.
+
+Disk, per image a target saves (``earthly-run.sh``): the docker daemon holds
+it only while the exec runs (verify and the DOCA manifest are read there, in
+the copy docker already unpacked, then the image is removed); the installer
+image is never written out as a tarball; a provider image is written once,
+as the OCI tarball ``build`` exports. Only ``provider-image`` imports that
+tarball into a ``Container`` (``SavedImage.container``).
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dagger import (
     BuildArg,
@@ -48,7 +68,7 @@ from dagger import (
     dag,
 )
 
-from pipeline import artifacts, facts
+from pipeline import artifacts, canvos, facts, verify
 from pipeline.credentials import registry_hosts
 from pipeline.description import BuildDescription
 from pipeline.errors import InvalidInput, Problem
@@ -67,13 +87,23 @@ SECRET_DIR = "/run/canvos-doca"
 REGISTRY_PASSWORD = f"{SECRET_DIR}/registry-password"
 DOCKER_CONFIG = f"{SECRET_DIR}/docker-config.json"
 UBUNTU_PRO_KEY = f"{SECRET_DIR}/ubuntu-pro-key"
-USER_DATA = f"{WORKSPACE}/user-data"
+USER_DATA = f"{SECRET_DIR}/user-data"
+ISO_SCRIPT = "/usr/local/bin/canvos-doca-iso-user-data"
+ISO_IN = "/run/canvos-doca-iso/in"
+ISO_OUT = "/run/canvos-doca-iso/out"
+ISO_TMP = "/run/canvos-doca-iso/tmp"
+# How earthly-run.sh handles a saved image: also write an OCI tarball, or only
+# read its facts, verify report and DOCA manifest.
+SAVE_TAR = "tar"
+SAVE_CHECK = "check"
 # Earthly's own analytics off, as earthly.sh does.
 GLOBAL_CONFIG = "{disable_analytics: true}"
 
 # Runs inside the Earthly image (Alpine, busybox sh); shellcheck-clean file next
 # to this module. Secrets arrive as files, only on tmpfs.
 RUN_SCRIPT = (Path(__file__).parent / "earthly-run.sh").read_text()
+# Runs inside the ISO tool image (bash, xorriso).
+ISO_USER_DATA_SCRIPT = (Path(__file__).parent / "iso-user-data.sh").read_text()
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,7 @@ class Tools:
 
     earthly_image: str = facts.EARTHLY_IMAGE
     dind_image: str = facts.DIND_IMAGE
+    iso_tool_image: str = facts.ISO_TOOL_IMAGE
 
 
 @dataclass(frozen=True)
@@ -92,21 +123,37 @@ class Credentials:
     registry_password: Secret | None = None
     docker_config: Secret | None = None
     ubuntu_pro_key: Secret | None = None
-    # user-data with the edge host token merged in; mounted for +iso only.
+    # The user-data with its secrets (``credentials.split_secrets().full``):
+    # written onto the finished ISO by the last exec, never seen by Earthly.
     user_data: Secret | None = None
 
 
 @dataclass(frozen=True)
 class SavedImage:
-    """An image Earthly loaded into docker, saved as an OCI tarball."""
+    """An image an Earthly target loaded into docker, as ``earthly-run.sh`` left it.
+
+    ``inspect`` is ``docker image inspect`` JSON, ``verify_report`` and
+    ``verify_exit`` the DOCA verify script's output and exit code (run in
+    docker), ``doca_manifest`` the image's DOCA manifest (empty when it has
+    none). ``tarball``/``checksum`` exist for provider images only.
+    """
 
     ref: str
     name: str
     built: Container  # the Earthly exec that produced it
-    tarball: File
     inspect: File
-    checksum: File
-    container: Container
+    verify_report: File
+    verify_exit: File
+    doca_manifest: File
+    tarball: File | None = None
+    checksum: File | None = None
+
+    def container(self) -> Container:
+        """The image as a Dagger ``Container`` (imports the tarball: another
+        copy of the image in the engine, so only ``provider-image`` uses it)."""
+        if self.tarball is None:
+            raise ValueError(f"{self.ref} was saved without a tarball")
+        return dag.container().import_(self.tarball)
 
 
 def version_of(image: str) -> str:
@@ -122,13 +169,14 @@ def cache_key(kind: str, image: str, arch: str) -> str:
 
 
 def docker_daemon(arch: str, tools: Tools) -> Service:
-    """The docker daemon Earthly's SAVE IMAGE loads images into."""
+    """The docker daemon Earthly's SAVE IMAGE loads images into (state: see
+    the module docstring; PRIVATE so a concurrent build never waits on it)."""
     state = dag.cache_volume(cache_key("docker", tools.dind_image, arch))
     return (
         dag.container()
         .from_(tools.dind_image)
         .with_env_variable("DOCKER_TLS_CERTDIR", "")
-        .with_mounted_cache(DOCKER_STATE, state, sharing=CacheSharingMode.LOCKED)
+        .with_mounted_cache(DOCKER_STATE, state, sharing=CacheSharingMode.PRIVATE)
         .with_exposed_port(DOCKER_PORT)
         .as_service(
             args=["dockerd", f"--host=tcp://0.0.0.0:{DOCKER_PORT}", "--tls=false"],
@@ -140,15 +188,36 @@ def docker_daemon(arch: str, tools: Tools) -> Service:
 
 def proxy_env(spec: BuildSpec) -> dict[str, str]:
     """Proxy variables for Earthly and its BuildKit, both spellings; the docker
-    service is always reached directly."""
+    service is always reached directly.
+
+    Plain environment, so part of the exec's cache key: a proxy URL is not a
+    secret, and CanvOS passes it on as a build arg anyway. A URL with
+    credentials never gets here (``workspace.url_credential_problems``
+    refuses it first); ``ValueError`` if one does.
+    """
     env: dict[str, str] = {}
     for name, value in (("HTTP_PROXY", spec.http_proxy), ("HTTPS_PROXY", spec.https_proxy)):
+        if value and has_credentials(value):
+            raise ValueError(f"{name.lower()} carries credentials; refused before the build")
         if value:
             env[name] = env[name.lower()] = value
     if env:
         no_proxy = ",".join(p for p in (spec.no_proxy, DOCKER_ALIAS) if p)
         env["NO_PROXY"] = env["no_proxy"] = no_proxy
     return env
+
+
+def has_credentials(url: str) -> bool:
+    """Whether a URL carries credentials: a password, or any user name in an
+    http(s) URL (a token passed as the user). ``git@host:repo`` and
+    ``ssh://git@host/...`` name an SSH user, not a secret."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: err on the safe side
+        return "@" in url
+    if parts.password is not None:
+        return True
+    return parts.scheme in ("http", "https") and parts.username is not None
 
 
 def earthly_argv(target: str, build_args: Sequence[str]) -> list[str]:
@@ -185,16 +254,43 @@ class EarthlyBuild:
         return self.description.rebuild
 
     def iso(self) -> Container:
-        """``+iso`` ran: the ISO and its .sha256 are in OUTPUT_DIR."""
-        ctr = self._container(self.context, self.credentials)
-        if self.credentials.user_data is not None:
-            ctr = ctr.with_mounted_secret(USER_DATA, self.credentials.user_data)
+        """``+iso`` ran on the context as prepared (user-data secrets replaced
+        by placeholders): the ISO and its .sha256 are in OUTPUT_DIR."""
+        ctr = self._container(self.context, replace(self.credentials, user_data=None))
         return self._run(ctr, facts.CANVOS_TARGET_ISO, self._k8s_args())
+
+    def iso_output(self) -> Directory:
+        """The ISO and its .sha256 to hand out: ``+iso``'s, or, when
+        user-data holds secrets, a copy with the real user-data written onto
+        it (``iso-user-data.sh`` in the ISO tool image; the secret is a
+        mounted file, temporary copies stay on a tmpfs)."""
+        out = self.iso().directory(OUTPUT_DIR)
+        if self.credentials.user_data is None:
+            return out
+        iso_name, _ = canvos.iso_files(self.spec)
+        iso = f"{ISO_IN}/{iso_name}"
+        public = f"{ISO_IN}/user-data"
+        return (
+            dag.container()
+            .from_(self.tools.iso_tool_image)
+            .with_new_file(ISO_SCRIPT, ISO_USER_DATA_SCRIPT, permissions=0o755)
+            .with_mounted_file(iso, out.file(iso_name))
+            .with_mounted_file(public, self.context.file("user-data"))
+            .with_mounted_secret(USER_DATA, self.credentials.user_data)
+            .with_mounted_temp(ISO_TMP)
+            .with_env_variable("TMPDIR", ISO_TMP)
+            .with_mounted_directory(ISO_OUT, dag.directory())
+            .with_exec(
+                [ISO_SCRIPT, iso, public, USER_DATA, facts.CANVOS_ISO_USER_DATA_PATH, ISO_OUT]
+            )
+            .directory(ISO_OUT)
+        )
 
     def installer_image(self) -> SavedImage:
         """``+iso-image``: the installer rootfs the ISO boots, to verify before +iso."""
         ref = self.description.outputs.installer_image
-        return self._saved(facts.CANVOS_TARGET_INSTALLER_IMAGE, self._k8s_args(), ref)
+        target = facts.CANVOS_TARGET_INSTALLER_IMAGE
+        return self._saved(target, self._k8s_args(), ref, SAVE_CHECK)
 
     def provider_image(self, k8s_version: str) -> SavedImage:
         """``+build-provider-images`` for exactly one requested K8s version."""
@@ -202,11 +298,18 @@ class EarthlyBuild:
             raise ValueError("K8S_VERSION must be explicit: CanvOS would build every version")
         ref = self.description.outputs.provider_image(k8s_version)
         target = facts.CANVOS_TARGET_PROVIDER_IMAGES
-        return self._saved(target, [f"--K8S_VERSION={k8s_version}"], ref)
+        return self._saved(target, [f"--K8S_VERSION={k8s_version}"], ref, SAVE_TAR)
 
     def doca_image(self) -> Container:
         """The Kairos base with the prepared Dockerfile (DOCA stage included)
-        built without Earthly, with the args Earthly's base-image passes."""
+        built without Earthly, with the args Earthly's base-image passes.
+
+        No secret goes in: ``docker_build(secrets=...)`` would mount each at
+        /run/secrets/<name> only for RUN steps that ask for it with
+        ``--mount=type=secret``, which CanvOS's Dockerfile does not, and the
+        proxies (credential-free, see ``proxy_env``) are build args here as
+        they are in CanvOS's base-image.
+        """
         spec, base = self.spec, self.description.canvos.base_image
         if not base:
             raise InvalidInput(
@@ -239,21 +342,25 @@ class EarthlyBuild:
         """``+iso`` and ``+iso-image`` build for the first requested K8s version."""
         return [f"--K8S_VERSION={version}" for version in self.spec.k8s_version[:1]]
 
-    def _saved(self, target: str, build_args: Sequence[str], ref: str) -> SavedImage:
-        """Run an image target, save the image it loaded into docker, import it."""
+    def _saved(self, target: str, build_args: Sequence[str], ref: str, mode: str) -> SavedImage:
+        """Run an image target; ``earthly-run.sh`` verifies the image in docker,
+        saves it as a tarball when ``mode`` is SAVE_TAR, then removes it."""
         name = artifacts.tarball_name(ref)
         credentials = replace(self.credentials, user_data=None)
         ctr = self._container(without_user_data(self.context), credentials)
-        ran = self._run(ctr, target, build_args, save={ref: name})
-        tarball = ran.file(f"{IMAGES_DIR}/{name}.tar")
+        ran = self._run(ctr, target, build_args, save={ref: (name, mode)})
+        tarball = ran.file(f"{IMAGES_DIR}/{name}.tar") if mode == SAVE_TAR else None
+        checksum = ran.file(f"{IMAGES_DIR}/{name}.tar.sha256") if mode == SAVE_TAR else None
         return SavedImage(
             ref=ref,
             name=name,
             built=ran,
-            tarball=tarball,
             inspect=ran.file(f"{IMAGES_DIR}/{name}.json"),
-            checksum=ran.file(f"{IMAGES_DIR}/{name}.tar.sha256"),
-            container=dag.container().import_(tarball),
+            verify_report=ran.file(f"{IMAGES_DIR}/{name}.verify"),
+            verify_exit=ran.file(f"{IMAGES_DIR}/{name}.verify-exit"),
+            doca_manifest=ran.file(f"{IMAGES_DIR}/{name}.doca.json"),
+            tarball=tarball,
+            checksum=checksum,
         )
 
     def _container(self, context: Directory, credentials: Credentials) -> Container:
@@ -267,6 +374,8 @@ class EarthlyBuild:
             .with_service_binding(DOCKER_ALIAS, docker_daemon(spec.arch, tools))
             .with_env_variable("DOCKER_HOST", DOCKER_HOST)
             .with_env_variable("GLOBAL_CONFIG", GLOBAL_CONFIG)
+            .with_env_variable("CANVOS_DOCA_VERIFY", verify.VERIFY_COMMAND)
+            .with_env_variable("CANVOS_DOCA_MANIFEST", verify.DOCA_MANIFEST)
         )
         for name, value in sorted(proxy_env(spec).items()):
             ctr = ctr.with_env_variable(name, value)
@@ -304,19 +413,24 @@ class EarthlyBuild:
         ctr: Container,
         target: str,
         build_args: Sequence[str],
-        save: Mapping[str, str] | None = None,
+        save: Mapping[str, tuple[str, str]] | None = None,
     ) -> Container:
-        """Run one Earthly target; ``save`` maps image refs to tarball names."""
+        """Run one Earthly target; ``save`` maps image refs to (file name, mode)."""
         ctr = ctr.with_env_variable("CANVOS_DOCA_TARGET", target)
         if save:
-            lines = "\n".join(f"{ref}|{name}" for ref, name in save.items())
+            lines = "\n".join(f"{ref}|{name}|{mode}" for ref, (name, mode) in save.items())
             ctr = ctr.with_env_variable("CANVOS_DOCA_SAVE", lines)
         # Root capabilities for Earthly's embedded BuildKit (overlayfs, namespaces).
         return ctr.with_exec(earthly_argv(target, build_args), insecure_root_capabilities=True)
 
 
 def output_directory(files: Mapping[str, File], manifest_json: str) -> Directory:
-    """The directory ``build`` returns: artifacts by name plus the manifest."""
+    """The directory ``build`` returns: artifacts by name plus the manifest.
+
+    ``with_file`` without permissions or owner: Dagger v0.21 then hard-links
+    each file from the exec that wrote it (``util/layercopy``), so this
+    directory costs no second copy of the tarballs and the ISO.
+    """
     out = dag.directory()
     for name in sorted(files):
         out = out.with_file(name, files[name])

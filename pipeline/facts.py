@@ -41,6 +41,8 @@ _DOCA: dict[str, Any] = _RAW["doca"]
 _KAIROS: dict[str, Any] = _RAW["kairos"]
 _CANVOS: dict[str, Any] = _RAW["canvos"]
 _IMAGES: dict[str, str] = _RAW["images"]
+_PALETTE: dict[str, Any] = _RAW["palette"]
+_DISK: dict[str, Any] = _RAW["disk"]
 
 # ------------------------------------------------------------------- DOCA
 DOCA_SOURCE: str = _DOCA["source"]
@@ -87,6 +89,7 @@ CANVOS_DOCKERFILE: str = _CANVOS["files"]["dockerfile"]
 CANVOS_WRAPPER: str = _CANVOS["files"]["wrapper"]
 CANVOS_CHECKOUT_FILES: tuple[str, ...] = tuple(_CANVOS["files"].values())
 CANVOS_BUILD_DIR: str = _CANVOS["build_dir"]
+CANVOS_ISO_USER_DATA_PATH: str = _CANVOS["iso_user_data_path"]
 CANVOS_INSTALLER_IMAGE_REPO: str = _CANVOS["installer_image_repo"]
 CANVOS_UBUNTU_BRANCH_ARCHES: tuple[str, ...] = tuple(_CANVOS["ubuntu_branch_arches"])
 CANVOS_NVIDIA_DRIVER_TYPES: tuple[str, ...] = tuple(_CANVOS["nvidia_driver_types"])
@@ -102,6 +105,7 @@ CANVOS_TARGET_ALL_IMAGES: str = _CANVOS["targets"]["all_images"]
 EARTHLY_IMAGE: str = _IMAGES["earthly"]
 DIND_IMAGE: str = _IMAGES["dind"]
 QEMU_IMAGE: str = _IMAGES["qemu"]
+ISO_TOOL_IMAGE: str = _IMAGES["iso_tool"]
 
 # -------------------------------------------------------------- boot test
 _BOOT_TEST: dict[str, Any] = _RAW["boot_test"]
@@ -115,6 +119,23 @@ OVMF_VARS: str = _BOOT_TEST["ovmf_vars"]
 KAIROS_ACTIVE_SENTINEL: str = _BOOT_TEST["kairos_active_sentinel"]
 KAIROS_STATE_DIR: str = _BOOT_TEST["kairos_state_dir"]
 TCG_SLOWDOWN: int = int(_BOOT_TEST["tcg_slowdown"])
+
+# ---------------------------------------------------------------- Palette
+PALETTE_SOURCE: str = _PALETTE["source"]
+# Dotted user-data keys whose values are secrets, the edge host token first.
+PALETTE_EDGE_HOST_TOKEN: str = _PALETTE["edge_host_token"]
+PALETTE_USER_DATA_SECRETS: tuple[str, ...] = (
+    PALETTE_EDGE_HOST_TOKEN,
+    *_PALETTE["other_user_data_secrets"],
+)
+
+# ------------------------------------------------------------------- disk
+DISK_SOURCE: str = _DISK["source"]
+# Estimated sizes in GB: provider_image, iso, earthly_state,
+# earthly_per_k8s_version, tool_images (see facts.toml for each basis).
+DISK_GB: dict[str, int] = {
+    key.removesuffix("_gb"): int(value) for key, value in _DISK.items() if key.endswith("_gb")
+}
 
 
 def shell_env() -> str:

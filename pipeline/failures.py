@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline import disk
+
 TAIL_LINES = 40
 
 PRIVILEGED_HELP = (
@@ -17,10 +19,13 @@ PRIVILEGED_HELP = (
     "Dagger engine that allows privileged execution (the default engine started by "
     "the dagger CLI does; a locked-down remote or rootless engine may not)."
 )
+_ONE = disk.total_gb(1, user_data_secrets=False)
 DISK_HELP = (
-    "The Dagger engine ran out of disk space. A full build needs about 60 GB free "
-    "(plus ~5 GB per extra K8s version). Free space on the engine host, or prune "
-    "old cache: `dagger core engine local-cache prune`, then run again."
+    "The Dagger engine ran out of disk space. `dagger call ... plan` states what this "
+    f"build needs on the engine host (about {_ONE} GB for one K8s version on a cold "
+    f"engine, +{disk.total_gb(2, user_data_secrets=False) - _ONE} GB per extra version). "
+    "Free space on the engine host, or prune old cache: "
+    "`dagger core engine local-cache prune`, then run again."
 )
 
 _PRIVILEGE_MARKERS = (

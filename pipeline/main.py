@@ -8,7 +8,9 @@ from the spec itself, so all functions share them:
 Knobs left out fall back to ``--config`` and then to the spec's defaults.
 """
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeVar, cast
 
 from dagger import (
@@ -24,9 +26,21 @@ from dagger import (
     object_type,
 )
 
-from pipeline import bootstage, bootvm, canvos, earthly, facts, inputs, runner, spec, workspace
+from pipeline import (
+    bootstage,
+    bootvm,
+    canvos,
+    disk,
+    earthly,
+    facts,
+    inputs,
+    runner,
+    spec,
+    workspace,
+)
 from pipeline.context import CanvosTree, Overlays, Prepared, prepare
-from pipeline.credentials import with_edge_host_token
+from pipeline.credentials import split_secrets
+from pipeline.errors import raise_if
 from pipeline.plan import plan_text
 from pipeline.spec import BuildSpec
 
@@ -52,6 +66,18 @@ def _uncached(func: _F) -> _F:
     (The SDK accepts ``cache=`` but its type overloads omit it.)"""
     decorate = function(cache="never")  # type: ignore[call-overload]
     return cast(_F, decorate(func))
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """One call's build, resolved: ``prepared.files`` (and so ``context``)
+    hold user-data with its secrets replaced by placeholders; ``user_data``
+    is the user-data with them, a Dagger secret (None when it has none)."""
+
+    prepared: Prepared
+    context: Directory
+    given: inputs.BuildInputs[Directory, File]
+    user_data: Secret | None
 
 
 def _shown(value: object) -> str:
@@ -112,7 +138,9 @@ class CanvosDoca:
     edge_host_token: Annotated[
         Secret | None,
         Doc(
-            "Palette edge host registration token, written to user-data stylus.site.edgeHostToken."
+            f"Palette edge host registration token, written to user-data "
+            f"{facts.PALETTE_EDGE_HOST_TOKEN} on the finished ISO only (no cached build step "
+            "sees it)."
         ),
     ] = None
     # Tools and cache control.
@@ -122,6 +150,13 @@ class CanvosDoca:
     dind_image: Annotated[
         str, Doc("docker:dind image that receives Earthly's SAVE IMAGE output.")
     ] = facts.DIND_IMAGE
+    iso_tool_image: Annotated[
+        str,
+        Doc(
+            "Image with xorriso that writes user-data secrets onto the finished ISO "
+            "(pinned to CanvOS's OSBUILDER_IMAGE)."
+        ),
+    ] = facts.ISO_TOOL_IMAGE
     rebuild: Annotated[
         str,
         Doc(
@@ -132,14 +167,26 @@ class CanvosDoca:
 
     @_uncached
     async def plan(self) -> str:
-        """The resolved build: sources, outputs, persistent paths, warnings (no secrets)."""
-        prepared, _ = await self._resolve()
-        return plan_text(prepared.description, prepared.warnings)
+        """The resolved build: sources, outputs, persistent paths, warnings, disk (no secrets)."""
+        resolved = await self._resolve()
+        described = resolved.prepared.description
+        needs = disk.plan_lines(
+            len(described.spec.k8s_version),
+            user_data_secrets=resolved.user_data is not None,
+            airgap=resolved.given.airgap is not None,
+        )
+        text = plan_text(described, resolved.prepared.warnings)
+        return text + "\n".join(needs) + "\n"
 
     @_uncached
     async def prepare(self) -> Directory:
         """The CanvOS checkout prepared for the DOCA build (.arg, Dockerfile, user-data, ...)."""
-        return (await self._resolve())[1]
+        resolved = await self._checked()
+        if resolved.user_data is None:
+            return resolved.context
+        return workspace.with_secret_file(
+            resolved.context, "user-data", resolved.user_data, self.earthly_image
+        )
 
     @_uncached
     async def build_iso(self) -> File:
@@ -165,8 +212,9 @@ class CanvosDoca:
     @_uncached
     async def doca_image(self) -> Container:
         """The CanvOS base image with only the DOCA stage (no Earthly), for fast iteration."""
-        prepared, context = await self._resolve()
-        return earthly.EarthlyBuild(context, prepared.description, self._tools()).doca_image()
+        resolved = await self._checked()
+        described = resolved.prepared.description
+        return earthly.EarthlyBuild(resolved.context, described, self._tools()).doca_image()
 
     @_uncached
     async def verify(
@@ -180,7 +228,7 @@ class CanvosDoca:
         if image is None:
             run = await self._run()
             built = await runner.built_provider(run, run.spec.k8s_version[0])
-            return await runner.check(built.ref, built.container)
+            return await runner.check_saved(built)
         return await runner.check("image", image)
 
     @_uncached
@@ -211,19 +259,13 @@ class CanvosDoca:
     # ------------------------------------------------------------ helpers
 
     async def _run(self) -> runner.Run:
-        prepared, context = await self._resolve()
-        user_data = None
-        if self.edge_host_token is not None:
-            merged = with_edge_host_token(
-                prepared.files["user-data"], await self.edge_host_token.plaintext()
-            )
-            user_data = dag.set_secret("canvos-doca-user-data", merged)
+        resolved = await self._checked()
         credentials = earthly.Credentials(
             registry_username=self.registry_username,
             registry_password=self.registry_password,
             docker_config=self.docker_config,
             ubuntu_pro_key=self.ubuntu_pro_key,
-            user_data=user_data,
+            user_data=resolved.user_data,
         )
         given = runner.secret_names(
             registry_password=self.registry_password,
@@ -232,20 +274,26 @@ class CanvosDoca:
             edge_host_token=self.edge_host_token,
         )
         build = earthly.EarthlyBuild(
-            context=context,
-            description=prepared.description,
+            context=resolved.context,
+            description=resolved.prepared.description,
             tools=self._tools(),
             credentials=credentials,
         )
-        return runner.Run(build=build, prepared=prepared, secrets_given=given)
+        return runner.Run(build=build, prepared=resolved.prepared, secrets_given=given)
 
     def _tools(self) -> earthly.Tools:
-        return earthly.Tools(self.earthly_image, self.dind_image)
+        return earthly.Tools(self.earthly_image, self.dind_image, self.iso_tool_image)
 
     async def _spec(self) -> BuildSpec:
-        config = await self.config.contents() if self.config is not None else None
+        config = None
+        if self.config is not None:
+            config = await workspace.read_text(self.config, "config", "--config")
         overrides = {name: getattr(self, name) for name in spec.FIELD_NAMES}
-        return inputs.load_spec(config, "config", overrides)
+        resolved = inputs.load_spec(config, "config", overrides)
+        # Knobs are plain query values: a URL with credentials stops here,
+        # before it reaches a git query, .arg or a Dockerfile.
+        raise_if(workspace.url_credential_problems(resolved))
+        return resolved
 
     async def _source(self, resolved: BuildSpec) -> tuple[Directory, str]:
         """The CanvOS tree and the commit a moving ref resolved to."""
@@ -254,26 +302,31 @@ class CanvosDoca:
         commit = await dag.git(resolved.canvos_url).ref(resolved.canvos_ref).commit()
         return workspace.canvos_source(resolved.canvos_url, commit), commit
 
-    async def _resolve(self) -> tuple[Prepared, Directory]:
-        resolved = await self._spec()
-        source, commit = await self._source(resolved)
+    async def _tree(self, source: Directory, commit: str) -> CanvosTree:
+        """The CanvOS files prepare() reads, each size-checked before it is read."""
+
+        async def read(name: str) -> str:
+            return await workspace.read_text(source.file(name), "canvos", f"CanvOS {name}")
+
         names = await source.entries()
-        tree = CanvosTree(
-            dockerfile=await source.file(facts.CANVOS_DOCKERFILE).contents(),
-            earthfile=await source.file(facts.CANVOS_EARTHFILE).contents(),
-            k8s_versions_json=(
-                await source.file("k8s_version.json").contents()
-                if "k8s_version.json" in names
-                else None
-            ),
+        versions = "k8s_version.json"
+        return CanvosTree(
+            dockerfile=await read(facts.CANVOS_DOCKERFILE),
+            earthfile=await read(facts.CANVOS_EARTHFILE),
+            k8s_versions_json=await read(versions) if versions in names else None,
             commit=commit,
             local_path="(--canvos directory)" if self.canvos is not None else "",
         )
+
+    async def _resolve(self) -> _Resolved:
+        resolved = await self._spec()
+        source, commit = await self._source(resolved)
+        tree = await self._tree(source, commit)
         overlays = Overlays(
             fragment=await self.overlays.file(canvos.FRAGMENT).contents(),
             default_user_data=await self.overlays.file(canvos.DEFAULT_USER_DATA).contents(),
         )
-        given = await inputs.from_dagger(self.user_data, self.doca_airgap, self.doca_repo_key)
+        given = await workspace.read_inputs(self.user_data, self.doca_airgap, self.doca_repo_key)
         prepared = prepare(
             resolved,
             tree,
@@ -282,5 +335,29 @@ class CanvosDoca:
             rebuild=self.rebuild,
             ubuntu_pro_key=self.ubuntu_pro_key is not None,
         )
+        token = None
+        if self.edge_host_token is not None:
+            token = await self.edge_host_token.plaintext()
+        split = split_secrets(prepared.files["user-data"], token)
+        prepared = replace(prepared, files={**prepared.files, "user-data": split.public})
+        user_data = None
+        if split.full is not None:
+            # setSecret's cache identity is its name (dagger v0.21
+            # core/schema/secret.go): a digest of the content in the name
+            # makes a new token a new cache key for the exec that uses it.
+            digest = hashlib.sha256(split.full.encode()).hexdigest()[:32]
+            user_data = dag.set_secret(f"canvos-doca-user-data-{digest}", split.full)
         context = workspace.prepared_context(source, self.overlays, prepared.files, given)
-        return prepared, context
+        return _Resolved(prepared, context, given, user_data)
+
+    async def _checked(self) -> _Resolved:
+        """``_resolve`` plus the checks that run an exec (the air-gapped .deb's
+        version), for the functions that build or hand out the context."""
+        resolved = await self._resolve()
+        if resolved.given.airgap is not None:
+            version = resolved.prepared.description.spec.doca_version
+            await runner.guard(
+                "read the doca-host package of --doca-airgap",
+                workspace.check_airgap(resolved.given.airgap, version, self.earthly_image),
+            )
+        return resolved

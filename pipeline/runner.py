@@ -61,8 +61,8 @@ def pick_version(spec: BuildSpec, wanted: str) -> str:
 
 
 async def produce(target: str, image: SavedImage) -> int:
-    """Run the Earthly exec behind a saved image; the tarball's size."""
-    return await guard(f"Earthly {target} ({image.ref})", image.tarball.size())
+    """Run the Earthly exec behind a saved image; the size of its facts file."""
+    return await guard(f"Earthly {target} ({image.ref})", image.inspect.size())
 
 
 async def check(name: str, image: Container) -> str:
@@ -70,6 +70,23 @@ async def check(name: str, image: Container) -> str:
     ran = verify.verified(image)
     code = await guard(f"verify {name}", ran.exit_code())
     output = await guard(f"verify {name}", ran.stdout())
+    return _verdict(name, code, output)
+
+
+async def check_saved(image: SavedImage) -> str:
+    """The verify report ``earthly-run.sh`` wrote for a saved image (run in
+    docker, where the image already was); BuildFailed if it failed."""
+    step = f"verify {image.ref}"
+    code_text = await guard(step, image.verify_exit.contents())
+    output = await guard(step, image.verify_report.contents())
+    try:
+        code = int(code_text.strip())
+    except ValueError:
+        raise BuildFailed(f"{step}: no exit code was recorded ({code_text[:40]!r}).") from None
+    return _verdict(image.ref, code, output)
+
+
+def _verdict(name: str, code: int, output: str) -> str:
     text = verify.report(name, code, output)
     if code != 0:
         raise BuildFailed(
@@ -82,7 +99,7 @@ async def check(name: str, image: Container) -> str:
 async def verified_installer(run: Run) -> SavedImage:
     image = run.build.installer_image()
     await produce(facts.CANVOS_TARGET_INSTALLER_IMAGE, image)
-    await check(image.ref, image.container)
+    await check_saved(image)
     return image
 
 
@@ -94,16 +111,20 @@ async def built_provider(run: Run, version: str) -> SavedImage:
 
 async def verified_provider(run: Run, version: str) -> SavedImage:
     image = await built_provider(run, version)
-    await check(image.ref, image.container)
+    await check_saved(image)
     return image
 
 
 async def iso_directory(run: Run) -> Directory:
-    """``+iso`` run (after the installer rootfs passed verify): build/ with the ISO."""
+    """``+iso`` run (after the installer rootfs passed verify), user-data
+    secrets written onto the ISO: a directory with the ISO and its .sha256."""
     await verified_installer(run)
-    out = run.build.iso().directory(earthly.OUTPUT_DIR)
+    out = run.build.iso_output()
     iso_name, _ = canvos.iso_files(run.spec)
-    await guard(f"Earthly {facts.CANVOS_TARGET_ISO}", out.file(iso_name).size())
+    step = facts.CANVOS_TARGET_ISO
+    if run.build.credentials.user_data is not None:
+        step += " and the user-data secrets written onto the ISO"
+    await guard(step, out.file(iso_name).size())
     return out
 
 
@@ -114,7 +135,7 @@ async def iso_file(run: Run) -> File:
 
 async def provider_container(run: Run, version: str, publish_auth: Secret | None) -> Container:
     image = await verified_provider(run, pick_version(run.spec, version))
-    ctr = image.container
+    ctr = image.container()
     username = run.build.credentials.registry_username
     if publish_auth is not None and username:
         # Credentials for `publish` only; they are never part of the image.
@@ -123,20 +144,22 @@ async def provider_container(run: Run, version: str, publish_auth: Secret | None
     return ctr
 
 
-async def _record(image: SavedImage, version: str, exported: bool) -> artifacts.ImageRecord:
-    size = await guard(f"read {image.name}.tar", image.tarball.size())
-    checksum = artifacts.parse_sha256(await guard("read checksum", image.checksum.contents()))
+async def _record(image: SavedImage, version: str) -> artifacts.ImageRecord:
+    """What the manifest says about a saved image (tarball: provider images only)."""
+    tarball = None
+    if image.tarball is not None and image.checksum is not None:
+        size = await guard(f"read {image.name}.tar", image.tarball.size())
+        checksum = artifacts.parse_sha256(await guard("read checksum", image.checksum.contents()))
+        tarball = artifacts.Artifact(f"{image.name}.tar", size, checksum)
     facts_ = artifacts.image_facts(await guard("read image facts", image.inspect.contents()))
     doca_text = await guard(
-        f"read {verify.DOCA_MANIFEST} from {image.ref}",
-        image.container.file(verify.DOCA_MANIFEST).contents(),
+        f"read {verify.DOCA_MANIFEST} of {image.ref}", image.doca_manifest.contents()
     )
-    name = f"{image.name}.tar" if exported else ""
     return artifacts.ImageRecord(
         ref=image.ref,
-        tarball=artifacts.Artifact(name, size, checksum),
+        tarball=tarball,
         facts=facts_,
-        doca=json.loads(doca_text),
+        doca=json.loads(doca_text) if doca_text.strip() else None,
         k8s_version=version,
     )
 
@@ -155,7 +178,8 @@ async def build_directory(run: Run) -> Directory:
     records = []
     for version in run.spec.k8s_version:
         image = await verified_provider(run, version)
-        records.append(await _record(image, version, exported=True))
+        records.append(await _record(image, version))
+        assert image.tarball is not None and image.checksum is not None  # provider images
         files[f"{image.name}.tar"] = image.tarball
         files[f"{image.name}.tar.sha256"] = image.checksum
     inputs = artifacts.Inputs(
@@ -164,9 +188,7 @@ async def build_directory(run: Run) -> Directory:
         secrets={name: True for name in run.secrets_given},
         tools=await tool_versions(run.build.tools),
     )
-    data = artifacts.manifest(
-        inputs, iso, records, await _record(installer_image, "", exported=False)
-    )
+    data = artifacts.manifest(inputs, iso, records, await _record(installer_image, ""))
     return earthly.output_directory(files, artifacts.render(data))
 
 

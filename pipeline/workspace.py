@@ -1,15 +1,39 @@
-"""Lazy Dagger chains that fetch CanvOS and lay out the prepared build context.
+"""The Dagger side of a build's sources: the CanvOS tree, the file inputs, the
+prepared context.
 
-Nothing here awaits: the functions return ``Directory`` queries that tests
-inspect offline and that ``main.py`` resolves at its edges.
+``canvos_source`` and ``prepared_context`` return lazy ``Directory`` queries
+that tests inspect offline. The readers (``read_text``, ``read_inputs``,
+``check_airgap``) await only small files, each size-checked first, with the
+same limits and messages as the CLI (``pipeline.textfile``).
 """
 
 from __future__ import annotations
 
-from dagger import Directory, File, dag
+import fnmatch
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from pipeline import canvos
-from pipeline.inputs import BuildInputs
+from dagger import Container, Directory, File, Secret, dag
+
+from pipeline import airgap, canvos, facts, textfile
+from pipeline.earthly import has_credentials
+from pipeline.errors import InvalidInput, Problem
+from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap
+from pipeline.spec import BuildSpec
+
+# What a user-named text file must be, and its size limit (as on the CLI).
+TEXT_FILES = {
+    "config": (textfile.CONFIG_LIMIT, "a YAML file of knobs (keys = knob names)"),
+    "user_data": (
+        textfile.USER_DATA_LIMIT,
+        f"a YAML file starting with {facts.KAIROS_CLOUD_CONFIG_HEADER}",
+    ),
+    "canvos": (textfile.CHECKOUT_FILE_LIMIT, "a CanvOS checkout"),
+}
+# A doca-host .deb's control member follows a 72-byte ar prologue and is tens
+# of KB; airgap reads at most 1 MiB of it. This much of the head is enough.
+DEB_HEAD_BYTES = 2 * textfile.MIB + 4 * textfile.KIB
 
 
 def canvos_source(url: str, commit: str) -> Directory:
@@ -23,7 +47,11 @@ def prepared_context(
     files: dict[str, str],
     inputs: BuildInputs[Directory, File] | None = None,
 ) -> Directory:
-    """The CanvOS checkout with the overlays, the file inputs and the rendered files."""
+    """The CanvOS checkout with the overlays, the file inputs and the rendered files.
+
+    ``files`` are written as plain query arguments: none may hold a secret
+    (``main`` passes user-data with its secrets replaced by placeholders).
+    """
     context = source.with_directory(canvos.CONTEXT_DIR, overlays)
     if inputs is not None and inputs.airgap is not None:
         context = context.with_directory(canvos.AIRGAP_DIR, inputs.airgap.source)
@@ -32,3 +60,157 @@ def prepared_context(
     for path in sorted(files):
         context = context.with_new_file(path, files[path])
     return context
+
+
+def with_secret_file(directory: Directory, path: str, secret: Secret, image: str) -> Directory:
+    """``directory`` with ``secret`` written to ``path`` (mode 0600) by an exec
+    in ``image``: the value never becomes a plain query argument, as
+    ``with_new_file`` would make it."""
+    source = "/run/canvos-doca/secret"
+    return (
+        dag.container()
+        .from_(image)
+        .with_mounted_directory("/out", directory)
+        .with_mounted_secret(source, secret)
+        .with_exec(["install", "-m", "0600", source, f"/out/{path}"])
+        .directory("/out")
+    )
+
+
+# ------------------------------------------------------------------ readers
+
+
+async def read_text(file: File, field: str, name: str) -> str:
+    """A small text file from the engine: its size checked before it is read,
+    then the CLI's text checks (no NUL byte). ``field`` picks the limit
+    (TEXT_FILES); ``name`` is how messages call the file. Raises
+    ``InvalidInput`` naming the field and file, never quoting the content."""
+    limit, what = TEXT_FILES[field]
+    fix = f"pass {what}."
+    size = await file.size()
+    if size > limit:
+        raise InvalidInput(
+            [
+                Problem(
+                    field,
+                    name,
+                    f"is larger than {textfile.size_text(limit)}, the limit for this file "
+                    f"({size} bytes).",
+                    f"check that this is the right file; {fix}",
+                )
+            ]
+        )
+    text = await file.contents()
+    # The engine hands back text; this still refuses binary files as the CLI does.
+    return textfile.decode(text.encode("utf-8"), field, name, fix)
+
+
+async def read_inputs(
+    user_data: File | None, doca_airgap: Directory | None, doca_repo_key: File | None
+) -> BuildInputs[Directory, File]:
+    """The module's file inputs, like ``inputs.from_paths`` on the CLI: user-data
+    size-checked before it is read, the air-gapped source classified."""
+    text = await read_text(user_data, "user_data", "--user-data") if user_data else None
+    source = None
+    if doca_airgap is not None:
+        source = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
+    return BuildInputs(user_data=text, airgap=source, repo_key=doca_repo_key)
+
+
+def deb_head(deb: File, image: str) -> File:
+    """The first DEB_HEAD_BYTES of a .deb (its ar header and control member),
+    cut in ``image`` (any image with ``head``); the multi-GB file is mounted,
+    not copied."""
+    ctr: Container = (
+        dag.container()
+        .from_(image)
+        .with_mounted_file("/in.deb", deb)
+        .with_exec(["sh", "-c", f"head -c {DEB_HEAD_BYTES} /in.deb > /head.deb"])
+    )
+    return ctr.file("/head.deb")
+
+
+async def check_airgap(source: Airgap[Directory], doca_version: str, image: str) -> None:
+    """The CLI's air-gap check (``airgap.check``) for a Directory: a doca-host
+    .deb must hold ``doca_version``. Only the head of each .deb leaves the
+    engine (exported to a temporary directory under its own name); a flat
+    apt repository passes unchanged. Raises ``InvalidInput`` like the CLI."""
+    if source.kind != REPO_DEB:
+        return
+    names = [n for n in await source.source.entries() if fnmatch.fnmatchcase(n, airgap.DEB_GLOB)]
+    with tempfile.TemporaryDirectory(prefix="canvos-doca-airgap-") as tmp:
+        for name in names:
+            await deb_head(source.source.file(name), image).export(str(Path(tmp) / name))
+        try:
+            airgap.check(tmp, doca_version)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                [
+                    Problem(p.field, _in_airgap(p.value, tmp), _in_airgap(p.message, tmp), p.fix)
+                    for p in exc.problems
+                ]
+            ) from None
+
+
+def _in_airgap(value: object, tmp: str) -> str:
+    """A path in the temporary copy, named as the user passed it."""
+    return str(value).replace(tmp, "--doca-airgap", 1)
+
+
+def url_credential_problems(spec: BuildSpec) -> list[Problem]:
+    """URL knobs the Dagger build refuses when they carry credentials.
+
+    Knobs are plain strings in the Dagger query, and each of these goes on
+    into places that keep it: the proxies into CanvOS's ``.arg`` and
+    Dockerfile (which declares ``ARG HTTP_PROXY``, so BuildKit writes the
+    value into the history of every later image layer: ``docker history``
+    shows it), ``doca_repo_url`` into the DOCA block's ARG, ``canvos_url``
+    into the git query. The value shown keeps only scheme and host.
+    """
+    proxy_fix = (
+        "use a proxy that admits the engine host by its source address, or run a "
+        "forwarding proxy next to the engine that adds the credentials itself (e.g. "
+        "Squid with cache_peer ... login=, or cntlm) and pass its URL without user:password."
+    )
+    fixes = {
+        "http_proxy": proxy_fix,
+        "https_proxy": proxy_fix,
+        "canvos_url": "pass a local checkout with --canvos, or a URL the engine can read "
+        "without credentials.",
+        "doca_repo_url": "mirror the repository where the engine can read it without "
+        "credentials, or pass a local copy with --doca-airgap.",
+    }
+    reasons = {
+        "http_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTP_PROXY, so "
+        "BuildKit writes it into the history of every later image layer",
+        "https_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTPS_PROXY, so "
+        "BuildKit writes it into the history of every later image layer",
+        "canvos_url": "it would be part of the engine's git query, in traces and cache keys",
+        "doca_repo_url": "it would be baked into the DOCA stage's ARG DOCA_REPO_URL, in the "
+        "image history",
+    }
+    problems = []
+    for name, fix in fixes.items():
+        value = getattr(spec, name)
+        if value and has_credentials(value):
+            problems.append(
+                Problem(
+                    name,
+                    _without_userinfo(value),
+                    f"carries credentials, which the Dagger build cannot keep secret: "
+                    f"{reasons[name]}.",
+                    fix,
+                )
+            )
+    return problems
+
+
+def _without_userinfo(url: str) -> str:
+    """``http://user:pw@proxy:3128/x`` -> ``http://***@proxy:3128`` (the host
+    is what follows the last ``@``, as urllib reads it)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"***@{host}", "", "", "")) if parts.scheme else "***"

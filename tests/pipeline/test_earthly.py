@@ -129,12 +129,13 @@ def test_verify_and_doca_image_run_unprivileged() -> None:
 # ----------------------------------------------------------- cache volumes
 
 
-def test_state_lives_on_locked_versioned_cache_volumes() -> None:
+def test_state_lives_on_versioned_cache_volumes() -> None:
     ctr = build().iso()
     mounts = {args["path"]: args for args in named(ctr, "withMountedCache")}
     assert set(mounts) == {earthly.EARTHLY_CACHE, earthly.DOCKER_STATE}
-    for args in mounts.values():
-        assert args["sharing"] == CacheSharingMode.LOCKED.value
+    # One BuildKit per Earthly volume; dockerd's (empty between runs) never waits.
+    assert mounts[earthly.EARTHLY_CACHE]["sharing"] == CacheSharingMode.LOCKED.value
+    assert mounts[earthly.DOCKER_STATE]["sharing"] == CacheSharingMode.PRIVATE.value
     keys = {path: own(args["cache"], "cacheVolume")[0]["key"] for path, args in mounts.items()}
     assert keys == {
         "/tmp/earthly": f"canvos-doca-earthly-{earthly.version_of(facts.EARTHLY_IMAGE)}-amd64",
@@ -250,11 +251,11 @@ def test_secrets_are_mounted_and_absent_from_args_and_env(contract: str) -> None
     creds = credentials()
     ctr = build(credentials=creds, ubuntu_pro=contract).iso()
     mounted = {m["path"]: m["source"] for m in named(ctr, "withMountedSecret")}
+    # user-data with its secrets is never mounted into Earthly (see iso_output).
     assert mounted == {
         earthly.DOCKER_CONFIG: creds.docker_config,
         earthly.REGISTRY_PASSWORD: creds.registry_password,
         earthly.UBUNTU_PRO_KEY: creds.ubuntu_pro_key,
-        earthly.USER_DATA: creds.user_data,
     }
     # The key is a file; the script is told only how the Earthfile takes it.
     assert own(ctr, "withSecretVariable") == []
@@ -282,36 +283,108 @@ def test_iso_context_keeps_user_data() -> None:
     assert own(ctr, "withMountedDirectory")[0]["source"] is ctx
 
 
+def test_user_data_secrets_are_written_onto_the_iso_after_earthly() -> None:
+    creds = credentials()
+    ctx = context()
+    run = build(credentials=creds, ctx=ctx, ubuntu_pro=PRO_SECRET)
+    out = run.iso_output()
+    tool = steps(out)
+    assert tool[:2] == [("container", {}), ("from", {"address": facts.ISO_TOOL_IMAGE})]
+    assert tool[-1] == ("directory", {"path": earthly.ISO_OUT})
+    mounts = {a["path"]: a["source"] for a in own(out, "withMountedFile")}
+    iso = f"{earthly.ISO_IN}/palette-edge-installer.iso"
+    public = f"{earthly.ISO_IN}/user-data"
+    # The ISO +iso built (from the context whose user-data has placeholders) ...
+    assert steps(mounts[iso])[-1] == ("file", {"path": "palette-edge-installer.iso"})
+    (earthly_exec,) = [a for n, a in walk(mounts[iso]) if n == "withExec"]
+    assert earthly_exec["args"][:2] == [earthly.SCRIPT, "+iso"]
+    assert steps(mounts[public]) == [*steps(ctx), ("file", {"path": "user-data"})]
+    # ... and the user-data with its secrets, a mounted secret of this exec only.
+    assert own(out, "withMountedSecret") == [{"path": earthly.USER_DATA, "source": creds.user_data}]
+    (exec_args,) = own(out, "withExec")
+    assert exec_args["args"] == [
+        earthly.ISO_SCRIPT,
+        iso,
+        public,
+        earthly.USER_DATA,
+        facts.CANVOS_ISO_USER_DATA_PATH,
+        earthly.ISO_OUT,
+    ]
+    # Temporary copies of the secret stay on a tmpfs, out of the exec's layer.
+    assert own(out, "withMountedTemp") == [{"path": earthly.ISO_TMP}]
+    assert env(out)["TMPDIR"] == earthly.ISO_TMP
+    assert not any(SECRET_MARK in value for value in plain_values(out))
+
+
+def test_without_user_data_secrets_the_iso_is_the_earthly_output() -> None:
+    out = build().iso_output()
+    assert steps(out)[-1] == ("directory", {"path": earthly.OUTPUT_DIR})
+    assert not any(a.get("address") == facts.ISO_TOOL_IMAGE for a in named(out, "from"))
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("http://proxy:3128", False),
+        ("http://user:pw@proxy:3128", True),
+        ("http://token@proxy:3128", True),
+        ("https://u:p%40ss@h/doca", True),
+        ("git@github.com:spectrocloud/CanvOS.git", False),
+        ("ssh://git@github.com/spectrocloud/CanvOS.git", False),
+        ("ssh://git:pw@github.com/spectrocloud/CanvOS.git", True),
+        ("http://[::1", False),
+        ("http://u@[::1", True),
+    ],
+)
+def test_credentials_in_urls_are_recognized(url: str, secret: bool) -> None:
+    assert earthly.has_credentials(url) is secret
+
+
 # ----------------------------------------------------- docker save / import
 
 
-def test_saved_image_path_docker_save_then_import() -> None:
+def test_provider_image_is_verified_in_docker_saved_once_and_imported_on_demand() -> None:
     image = build().provider_image("1.34.6")
     ctr = image.built
     name = "ubuntu-k3s-1.34.6-v4.9.38"
     assert image.name == name
-    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{REF}|{name}"
-    assert steps(image.tarball)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/{name}.tar"})
-    assert steps(image.checksum)[-1] == (
-        "file",
-        {"path": f"{earthly.IMAGES_DIR}/{name}.tar.sha256"},
-    )
-    assert steps(image.inspect)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/{name}.json"})
-    assert steps(image.container) == [("container", {}), ("import", {"source": image.tarball})]
+    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{REF}|{name}|{earthly.SAVE_TAR}"
+    assert env(ctr)["CANVOS_DOCA_VERIFY"] == verify.VERIFY_COMMAND
+    assert env(ctr)["CANVOS_DOCA_MANIFEST"] == verify.DOCA_MANIFEST
+    files = {
+        "tarball": f"{name}.tar",
+        "checksum": f"{name}.tar.sha256",
+        "inspect": f"{name}.json",
+        "verify_report": f"{name}.verify",
+        "verify_exit": f"{name}.verify-exit",
+        "doca_manifest": f"{name}.doca.json",
+    }
+    for attribute, file_name in files.items():
+        file = getattr(image, attribute)
+        assert steps(file)[-1] == ("file", {"path": f"{earthly.IMAGES_DIR}/{file_name}"})
+        assert steps(file)[:-1] == steps(ctr), attribute
+    # Only provider-image imports the tarball (another copy in the engine).
+    assert steps(image.container()) == [("container", {}), ("import", {"source": image.tarball})]
 
 
-def test_run_script_is_shellcheck_clean() -> None:
-    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
-    script = Path(earthly.__file__).parent / "earthly-run.sh"
-    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout
-
-
-def test_installer_image_is_saved_for_verification() -> None:
+def test_installer_image_is_verified_in_docker_never_written_as_a_tarball() -> None:
     image = build().installer_image()
     ctr = image.built
     assert execs(ctr)[-1]["args"] == [earthly.SCRIPT, "+iso-image", "--K8S_VERSION=1.33.10"]
-    assert env(ctr)["CANVOS_DOCA_SAVE"] == f"{INSTALLER}|palette-installer-image-v4.9.38"
+    assert env(ctr)["CANVOS_DOCA_SAVE"] == (
+        f"{INSTALLER}|palette-installer-image-v4.9.38|{earthly.SAVE_CHECK}"
+    )
+    assert image.tarball is None and image.checksum is None
+    with pytest.raises(ValueError, match="without a tarball"):
+        image.container()
+
+
+@pytest.mark.parametrize("script", ["earthly-run.sh", "iso-user-data.sh"])
+def test_scripts_are_shellcheck_clean(script: str) -> None:
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    path = Path(earthly.__file__).parent / script
+    result = subprocess.run([shellcheck, str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
 
 
 # ---------------------------------------------------------- doca / verify

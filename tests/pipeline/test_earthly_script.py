@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,13 @@ case "$1" in
           *" $3 "*) echo '[{"Id": "sha256:abc", "Size": 7}]' ;;
           *) exit 1 ;;
         esac ;;
-      prune) exit 0 ;;
+      rm|prune) exit 0 ;;
+    esac ;;
+  run)
+    # run --rm --network none --entrypoint PROGRAM REF [ARGS]
+    case "$6" in
+      cat) printf '%s' "${FAKE_DOCA_MANIFEST:-}"; [ -n "${FAKE_DOCA_MANIFEST:-}" ] ;;
+      *) echo "${FAKE_VERIFY_OUTPUT:-ok    verify of $7}"; exit "${FAKE_VERIFY_EXIT:-0}" ;;
     esac ;;
   save) printf 'tarball of %s\n' "$4" >"$3" ;;
 esac
@@ -109,28 +116,100 @@ def test_runs_earthly_privileged_with_the_target_and_args(box: Sandbox) -> None:
     assert not (box.ws / "build").exists()
 
 
-def test_saves_loaded_images_as_tarballs_with_checksums(box: Sandbox) -> None:
-    ref = "localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"
+REF = "localhost:5000/ubuntu:k3s-1.34.6-v4.9.38"
+VERIFY = "/usr/bin/canvos-doca-verify"
+MANIFEST = "/usr/share/canvos-doca/manifest.json"
+
+
+def docker_calls(box: Sandbox) -> list[str]:
+    return (box.log / "docker").read_text().splitlines()
+
+
+def test_a_provider_image_is_verified_in_docker_saved_and_removed(box: Sandbox) -> None:
     result = box.run(
         "+build-provider-images",
         "--K8S_VERSION=1.34.6",
-        CANVOS_DOCA_SAVE=f"{ref}|ubuntu-k3s",
-        FAKE_IMAGES=ref,
+        CANVOS_DOCA_SAVE=f"{REF}|ubuntu-k3s|tar",
+        CANVOS_DOCA_VERIFY=VERIFY,
+        CANVOS_DOCA_MANIFEST=MANIFEST,
+        FAKE_IMAGES=REF,
+        FAKE_DOCA_MANIFEST='{"doca_version": "3.2.2"}',
     )
     assert result.returncode == 0, result.stderr
     images = box.ws / "build" / "images"
-    assert (images / "ubuntu-k3s.tar").read_text() == f"tarball of {ref}\n"
+    assert (images / "ubuntu-k3s.tar").read_text() == f"tarball of {REF}\n"
     assert json.loads((images / "ubuntu-k3s.json").read_text())[0]["Id"] == "sha256:abc"
+    assert (images / "ubuntu-k3s.verify").read_text() == f"ok    verify of {REF}\n"
+    assert (images / "ubuntu-k3s.verify-exit").read_text() == "0\n"
+    assert json.loads((images / "ubuntu-k3s.doca.json").read_text()) == {"doca_version": "3.2.2"}
     check = subprocess.run(
         ["sha256sum", "-c", "ubuntu-k3s.tar.sha256"], cwd=images, capture_output=True, check=False
     )
     assert check.returncode == 0
-    calls = (box.log / "docker").read_text().splitlines()
-    assert calls[-1] == "image prune -f"
+    # Disk: leftovers pruned first; the image leaves docker once it is saved.
+    calls = docker_calls(box)
+    assert calls[1] == "image prune --all --force"
+    assert calls[-6:] == [
+        f"image inspect {REF}",
+        f"run --rm --network none --entrypoint {VERIFY} {REF}",
+        f"run --rm --network none --entrypoint cat {REF} {MANIFEST}",
+        f"save -o {images}/ubuntu-k3s.tar {REF}",
+        f"image rm {REF}",
+        "image prune --force",
+    ]
+
+
+def test_an_image_only_checked_is_never_written_out(box: Sandbox) -> None:
+    ref = "palette-installer-image:v4.9.38"
+    result = box.run("+iso-image", CANVOS_DOCA_SAVE=f"{ref}|installer|check", FAKE_IMAGES=ref)
+    assert result.returncode == 0, result.stderr
+    images = box.ws / "build" / "images"
+    assert sorted(p.name for p in images.iterdir()) == [
+        "installer.doca.json",
+        "installer.json",
+        "installer.verify",
+        "installer.verify-exit",
+    ]
+    # No manifest in the image: an empty file (verify reports the miss).
+    assert (images / "installer.doca.json").read_text() == ""
+    calls = docker_calls(box)
+    assert not any(call.startswith("save") for call in calls)
+    assert f"image rm {ref}" in calls
+
+
+def test_a_foreign_architecture_is_explained(box: Sandbox) -> None:
+    output = "exec /usr/bin/canvos-doca-verify: exec format error"
+    result = box.run(
+        "+iso-image",
+        CANVOS_DOCA_SAVE=f"{REF}|img|check",
+        FAKE_IMAGES=REF,
+        FAKE_VERIFY_EXIT="1",
+        FAKE_VERIFY_OUTPUT=output,
+    )
+    assert result.returncode == 0, result.stderr
+    report = (box.ws / "build" / "images" / "img.verify").read_text()
+    assert report.startswith(output) and "QEMU binfmt" in report
+
+
+def test_a_failing_verify_is_recorded_and_nothing_is_saved(box: Sandbox) -> None:
+    result = box.run(
+        "+build-provider-images",
+        CANVOS_DOCA_SAVE=f"{REF}|ubuntu-k3s|tar",
+        FAKE_IMAGES=REF,
+        FAKE_VERIFY_EXIT="1",
+    )
+    # The exec succeeds; the runner reads the verdict and stops the build.
+    assert result.returncode == 0, result.stderr
+    images = box.ws / "build" / "images"
+    assert (images / "ubuntu-k3s.verify-exit").read_text() == "1\n"
+    assert not (images / "ubuntu-k3s.tar").exists()
+    assert f"image rm {REF}" in docker_calls(box)
 
 
 def test_an_image_earthly_did_not_load_is_an_error(box: Sandbox) -> None:
-    result = box.run("+iso-image", CANVOS_DOCA_SAVE="missing:1|m", CANVOS_DOCA_TARGET="+iso-image")
+    result = box.run(
+        "+iso-image", CANVOS_DOCA_SAVE="missing:1|m|check", CANVOS_DOCA_TARGET="+iso-image"
+    )
     assert result.returncode == 65
     assert "Earthly target +iso-image did not load missing:1 into docker" in result.stderr
 
@@ -163,6 +242,39 @@ def test_registry_password_becomes_a_docker_config_and_is_never_printed(box: San
     }
     assert "pa55-w0rd" not in result.stdout + result.stderr
     assert "pa55-w0rd" not in "".join(box.earthly_argv())
+
+
+# Every program the script runs besides docker and Earthly, wrapped to log its argv.
+PROGRAMS = ("base64", "tr", "cat", "cp", "mkdir", "sha256sum", "sed", "df", "sleep")
+
+
+@pytest.mark.parametrize("pro", [PRO_BUILD_ARG, PRO_SECRET])
+def test_no_secret_reaches_any_argv_or_the_log(box: Sandbox, pro: str) -> None:
+    for program in PROGRAMS:
+        real = shutil.which(program)
+        assert real, program
+        shim = box.root / "bin" / program
+        shim.write_text(f'#!/bin/sh\necho "{program} $*" >>"$FAKE_LOG/argv"\nexec {real} "$@"\n')
+        shim.chmod(0o755)
+    (box.secrets / "registry-password").write_text("pa55-Sentinel\n")
+    (box.secrets / "ubuntu-pro-key").write_text("pro-Sentinel")
+    result = box.run(
+        "+build-provider-images",
+        CANVOS_DOCA_REGISTRY_USER="ci",
+        CANVOS_DOCA_REGISTRY_HOSTS="registry.corp",
+        CANVOS_DOCA_UBUNTU_PRO=pro,
+        CANVOS_DOCA_SAVE=f"{REF}|ubuntu-k3s|tar",
+        FAKE_IMAGES=REF,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = (box.log / "argv").read_text()
+    assert "tr -d" in argv and "base64" in argv  # the password went through them
+    seen = argv + (box.log / "docker").read_text() + "".join(box.earthly_argv())
+    seen += result.stdout + result.stderr
+    for secret in ("pa55-Sentinel", "pro-Sentinel"):
+        assert secret not in seen
+    auth = json.loads((box.docker_config / "config.json").read_text())["auths"]
+    assert auth == {"registry.corp": {"auth": base64.b64encode(b"ci:pa55-Sentinel").decode()}}
 
 
 def test_a_docker_config_secret_is_used_as_is(box: Sandbox) -> None:

@@ -22,7 +22,7 @@ def test_failure_names_the_step_and_keeps_the_log_tail() -> None:
 
 def test_disk_exhaustion_is_named() -> None:
     text = failures.explain("Earthly +iso", 1, "write /tmp/x: no space left on device", "")
-    assert "Disk exhausted" in text and "60 GB" in text
+    assert "Disk exhausted" in text and "plan" in text and "local-cache prune" in text
 
 
 def test_privileged_refusal_is_explained() -> None:
@@ -63,3 +63,25 @@ def test_edge_host_token_error_never_shows_the_token() -> None:
     with pytest.raises(InvalidInput) as caught:
         credentials.with_edge_host_token("stylus: [1, 2]\n", "tok-secret-999")
     assert "tok-secret-999" not in str(caught.value)
+
+
+def test_split_secrets_keeps_a_user_data_without_secrets_as_written() -> None:
+    text = "#cloud-config\n# a comment\ninstall:\n  device: auto\n"
+    assert credentials.split_secrets(text) == credentials.UserDataSecrets(public=text)
+
+
+def test_split_secrets_replaces_every_secret_and_the_flag_wins() -> None:
+    text = (
+        "#cloud-config\nstylus:\n  site:\n    edgeHostToken: from-file\n"
+        "  registryCredentials:\n    - domain: a\n      password: pw-a\n"
+        "    - domain: b\n      password: pw-b\n"
+    )
+    split = credentials.split_secrets(text, "from-flag")
+    public, full = yaml.safe_load(split.public), yaml.safe_load(split.full or "")
+    placeholder = credentials.PLACEHOLDER
+    assert public["stylus"]["site"]["edgeHostToken"] == placeholder
+    assert [r["password"] for r in public["stylus"]["registryCredentials"]] == [placeholder] * 2
+    assert full["stylus"]["site"]["edgeHostToken"] == "from-flag"
+    assert [r["password"] for r in full["stylus"]["registryCredentials"]] == ["pw-a", "pw-b"]
+    for secret in ("from-file", "from-flag", "pw-a", "pw-b"):
+        assert secret not in split.public

@@ -9,7 +9,7 @@ from unittest import mock
 
 import dagger
 import pytest
-from chains import own, steps
+from chains import steps
 from dagger import dag
 from dagger._exceptions import QueryErrorValue
 from registration import (
@@ -25,7 +25,8 @@ from registration import (
 from pipeline import runner
 from pipeline.context import Prepared, describe_ref
 from pipeline.errors import BuildFailed
-from pipeline.main import CanvosDoca
+from pipeline.inputs import NO_FILES
+from pipeline.main import CanvosDoca, _Resolved
 from pipeline.spec import BuildSpec
 
 ROOT = Path(__file__).parents[2]
@@ -108,51 +109,25 @@ async def test_a_moving_ref_is_resolved_to_a_commit_before_use() -> None:
 
 
 # ------------------------------------------------------------ secret wiring
-
-
-def _resolved() -> tuple[Prepared, dagger.Directory]:
-    prepared = Prepared(
-        files={"user-data": "#cloud-config\nstylus:\n  site:\n    name: e1\n"},
-        description=describe_ref(BuildSpec(), pe_version="v4.9.38"),
-    )
-    return prepared, dag.directory()
-
-
-async def test_edge_host_token_reaches_only_a_secret() -> None:
-    token = dag.set_secret("token", "tok-abc")
-    module = CanvosDoca(overlays=dag.directory(), edge_host_token=token)
-
-    async def plaintext(self: dagger.Secret) -> str:
-        return "tok-abc"
-
-    async def resolve(self: CanvosDoca) -> tuple[Prepared, dagger.Directory]:
-        return _resolved()
-
-    with (
-        mock.patch.object(dagger.Secret, "plaintext", plaintext),
-        mock.patch.object(CanvosDoca, "_resolve", resolve),
-    ):
-        run = await module._run()
-    user_data = run.build.credentials.user_data
-    assert user_data is not None
-    (set_secret,) = own(user_data, "setSecret")
-    assert "edgeHostToken: tok-abc" in set_secret["plaintext"]
-    assert "tok-abc" not in run.prepared.files["user-data"]
-    assert run.secrets_given == ("edge_host_token",)
-    assert run.build.description.canvos.pe_version == "v4.9.38"
-    assert run.build.provider_image("1.34.6").ref.endswith("-v4.9.38")
+# (each secret through the real resolve step: test_secret_channels.py)
 
 
 async def test_without_secrets_nothing_is_mounted() -> None:
     module = CanvosDoca(overlays=dag.directory())
+    prepared = Prepared(
+        files={"user-data": "#cloud-config\n"},
+        description=describe_ref(BuildSpec(), pe_version="v4.9.38"),
+    )
 
-    async def resolve(self: CanvosDoca) -> tuple[Prepared, dagger.Directory]:
-        return _resolved()
+    async def checked(self: CanvosDoca) -> _Resolved:
+        return _Resolved(prepared, dag.directory(), NO_FILES, None)
 
-    with mock.patch.object(CanvosDoca, "_resolve", resolve):
+    with mock.patch.object(CanvosDoca, "_checked", checked):
         run = await module._run()
     assert run.build.credentials == runner.earthly.Credentials()
     assert run.secrets_given == ()
+    assert run.build.tools == runner.earthly.Tools()
+    assert run.build.provider_image("1.34.6").ref.endswith("-v4.9.38")
 
 
 # ------------------------------------------------------------- error guard

@@ -29,7 +29,7 @@ def test_every_knob_is_a_constructor_argument() -> None:
         "ubuntu_pro_key",
         "edge_host_token",
     }
-    build = {"earthly_image", "dind_image", "rebuild"}
+    build = {"earthly_image", "dind_image", "iso_tool_image", "rebuild"}
     assert set(args) - set(FIELD_NAMES) == sources | secrets | build
 
 

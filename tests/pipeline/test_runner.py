@@ -13,10 +13,10 @@ from unittest import mock
 
 import dagger
 import pytest
-from chains import own, steps
+from chains import own, steps, walk
 from dagger import dag
 
-from pipeline import earthly, runner, verify
+from pipeline import earthly, facts, runner
 from pipeline.context import Prepared, describe_ref
 from pipeline.earthly import EarthlyBuild
 from pipeline.errors import BuildFailed
@@ -43,35 +43,28 @@ class FakeEngine:
     async def size(self, file: dagger.File) -> int:
         return 1000 + len(self.path(file))
 
+    def saved_ref(self, file: dagger.File) -> str:
+        """The image ref of the Earthly exec that wrote ``file`` (its CANVOS_DOCA_SAVE)."""
+        saved = [a["value"] for n, a in steps(file) if n == "withEnvVariable"]
+        names = [a["name"] for n, a in steps(file) if n == "withEnvVariable"]
+        return saved[len(names) - 1 - names[::-1].index("CANVOS_DOCA_SAVE")].split("|")[0]
+
     async def contents(self, file: dagger.File) -> str:
         path = self.path(file)
+        failing = self.saved_ref(file) == self.failing_verify if "/images/" in path else False
         if path.endswith(".sha256"):
             name = path.rsplit("/", 1)[-1].removesuffix(".sha256")
             return f"{digest_of(name)}  {name}\n"
-        if path.endswith(".json") and path != verify.DOCA_MANIFEST:
-            return json.dumps([{"Id": f"sha256:{digest_of(path)}", "Size": 5}])
-        if path == verify.DOCA_MANIFEST:
+        if path.endswith(".verify-exit"):
+            self.verified.append(self.saved_ref(file))
+            return "1\n" if failing else "0\n"
+        if path.endswith(".verify"):
+            return "FAIL  dkms installed\n" if failing else "ok    manifest present\n"
+        if path.endswith(".doca.json"):
             return json.dumps(DOCA)
+        if path.endswith(".json"):
+            return json.dumps([{"Id": f"sha256:{digest_of(path)}", "Size": 5}])
         raise AssertionError(f"unexpected read of {path}")
-
-    def image_of(self, ctr: dagger.Container) -> str:
-        # verified(image) = import(tarball of the exec that saved <ref>).withExec(verify)
-        (imported,) = [a for n, a in steps(ctr) if n == "import"]
-        tarball = imported["source"]
-        saved = [a for n, a in steps(tarball) if n == "withEnvVariable"]
-        save = [a["value"] for a in saved if a["name"] == "CANVOS_DOCA_SAVE"]
-        return save[-1].split("|")[0]
-
-    async def exit_code(self, ctr: dagger.Container) -> int:
-        ref = self.image_of(ctr)
-        self.verified.append(ref)
-        return 1 if ref == self.failing_verify else 0
-
-    async def stdout(self, ctr: dagger.Container) -> str:
-        ref = self.image_of(ctr)
-        return (
-            "FAIL  dkms installed\n" if ref == self.failing_verify else "ok    manifest present\n"
-        )
 
     async def version(self, _: Any) -> str:
         return "v0.21.11"
@@ -84,8 +77,6 @@ class FakeEngine:
         return [
             mock.patch.object(dagger.File, "size", forward(self.size)),
             mock.patch.object(dagger.File, "contents", forward(self.contents)),
-            mock.patch.object(dagger.Container, "exit_code", forward(self.exit_code)),
-            mock.patch.object(dagger.Container, "stdout", forward(self.stdout)),
             mock.patch.object(type(dag), "version", forward(self.version)),
         ]
 
@@ -103,12 +94,14 @@ def make_run(credentials: earthly.Credentials | None = None) -> runner.Run:
     return runner.Run(build=build, prepared=prepared, secrets_given=("registry_password",))
 
 
-async def run_build(engine: FakeEngine) -> dagger.Directory:
+async def run_build(
+    engine: FakeEngine, credentials: earthly.Credentials | None = None
+) -> dagger.Directory:
     patches = engine.patches()
     for patch in patches:
         patch.start()
     try:
-        return await runner.build_directory(make_run())
+        return await runner.build_directory(make_run(credentials))
     finally:
         for patch in patches:
             patch.stop()
@@ -143,6 +136,21 @@ async def test_build_verifies_every_image_and_lays_out_the_output() -> None:
     assert manifest["tool"]["version"] == manifest["tools"]["canvos-doca"]
     assert manifest["tools"]["dagger_engine"] == "v0.21.11"
     assert manifest["tools"]["earthly_image"] == earthly.Tools().earthly_image
+    # Disk: verify ran in docker; no image was imported into the engine, and the
+    # installer image was never written out as a tarball.
+    assert not [name for name, _ in walk(out) if name == "import"]
+    assert manifest["outputs"]["installer_image"]["tarball"] is None
+    assert manifest["outputs"]["installer_image"]["doca"] == DOCA
+
+
+async def test_build_exports_the_iso_with_user_data_secrets_written_onto_it() -> None:
+    user_data = dag.set_secret("canvos-doca-user-data-x", "#cloud-config\n")
+    out = await run_build(FakeEngine(), earthly.Credentials(user_data=user_data))
+    files = {a["path"]: a["source"] for a in own(out, "withFile")}
+    for name in ("palette-edge-installer.iso", "palette-edge-installer.iso.sha256"):
+        chain = steps(files[name])
+        assert ("from", {"address": facts.ISO_TOOL_IMAGE}) in chain, name
+        assert chain[-2:] == [("directory", {"path": earthly.ISO_OUT}), ("file", {"path": name})]
 
 
 async def test_a_failing_verify_stops_the_build_with_its_report() -> None:
