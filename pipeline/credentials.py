@@ -1,5 +1,6 @@
 """Where credentials go. Pure: no secret value is ever logged or returned in text
 that leaves the engine; these helpers only place values the caller already holds.
+YAML is read with ``pipeline.safeyaml`` like everywhere else.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from pipeline import facts
+from pipeline import facts, safeyaml
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
 
@@ -38,7 +39,7 @@ def with_edge_host_token(user_data: str, token: str) -> str:
     so losing the user's comments here costs nothing (the prepared user-data
     in the build context keeps them).
     """
-    data: Any = yaml.safe_load(user_data) or {}
+    data: Any = safeyaml.load(user_data, "edge_host_token", "the prepared user-data") or {}
     problem = None
     if not isinstance(data, dict):
         problem = "is not a mapping"

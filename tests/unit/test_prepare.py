@@ -61,9 +61,9 @@ def test_user_data_is_parsed_once(profile: str, composed: int) -> None:
     real = userdata._compose
     seen: Counter[str] = Counter()
 
-    def counting(text: str) -> object:
+    def counting(text: str, source: str) -> object:
         seen[text] += 1
-        return real(text)
+        return real(text, source)
 
     with mock.patch.object(userdata, "_compose", counting):
         result = context.prepare(
@@ -155,7 +155,7 @@ def arg_lines(p: Prepared) -> list[str]:
 def test_pro_key_on_main_is_an_earthly_secret_switched_on_in_arg() -> None:
     result = prepared(text=earthfiles.MAIN, ubuntu_pro_key=True)
     assert result.description.canvos.ubuntu_pro == PRO_SECRET
-    assert "UBUNTU_PRO_ATTACH=true" in arg_lines(result)
+    assert "UBUNTU_PRO_ATTACH='true'" in arg_lines(result)
     assert not any(line.startswith("UBUNTU_PRO_KEY") for line in arg_lines(result))
     assert "Earthly secret UBUNTU_PRO_KEY" in plan_text(result.description)
 
