@@ -108,7 +108,7 @@ def _add_knobs(parser: argparse.ArgumentParser) -> None:
         if name in BOOL_FIELDS:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=text)
         elif name in LIST_FIELDS:
-            metavar = "'V V...'" if LIST_SEPARATORS[name] is None else "V[,V...]"
+            metavar = "'V V...'" if LIST_SEPARATORS[name] == " " else "V[,V...]"
             group.add_argument(
                 flag,
                 dest=name,
@@ -221,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             prepared = _prepare(spec, args.canvos, files)
             print(plan_text(prepared.description, prepared.warnings), end="")
         else:
-            raise_if(_checks_without_checkout(spec, files))
             description = describe_ref(spec, files)
             text = plan_text(description, warnings(description), unchecked=canvos.CHECKOUT_CHECKS)
             print(text, end="")
@@ -229,14 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"canvos-doca: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     return 0
-
-
-def _checks_without_checkout(spec: BuildSpec, files: Files) -> list[Problem]:
-    """What ``plan`` checks without ``--canvos``: everything but the checkout."""
-    problems = files.problems(spec)
-    if files.user_data is not None:
-        problems += userdata.problems(files.user_data, files.user_data_source)
-    return problems
 
 
 def _unused_with_checkout(args: argparse.Namespace) -> list[Problem]:
@@ -269,6 +260,12 @@ def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
         files = _files_from(args)
     except InvalidInput as exc:
         problems += exc.problems
+    if args.canvos is None and files is not None:
+        # plan without a checkout: nothing else reads the user-data, so check it here
+        if files.user_data is not None:
+            problems += userdata.problems(files.user_data, files.user_data_source)
+        if spec is not None:
+            problems += files.problems(spec)
     raise_if(problems)
     assert spec is not None and files is not None
     return spec, files

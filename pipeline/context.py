@@ -205,9 +205,9 @@ def warnings(description: BuildDescription, tree: CanvosTree | None = None) -> t
     if doca.series(spec.doca_version) not in doca.LTS_SERIES:
         lts = ", ".join(f"{s}.x" for s in doca.LTS_SERIES)
         out.append(f"DOCA {spec.doca_version} is not an LTS release; LTS series: {lts}.")
-    if not spec.canvos_ref.startswith("v") and len(spec.canvos_ref) != 40:
+    if not source.local and not spec.canvos_ref.startswith("v") and len(spec.canvos_ref) != 40:
         out.append(
-            f"canvos_ref {spec.canvos_ref!r} looks like a branch: builds resolve it to a commit, "
+            f"canvos_ref {spec.canvos_ref} looks like a branch: builds resolve it to a commit, "
             "so results change when the branch moves. Pin a tag for reproducible images."
         )
     if len(spec.k8s_version) > 1:

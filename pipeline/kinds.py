@@ -52,8 +52,8 @@ _REF_CHARS = re.compile(r"[A-Za-z0-9._/+-]+")
 def text(value: str, secret: bool = False) -> str | None:
     """Printable ASCII without spaces: what every knob value is made of.
 
-    The problem names the position and, unless ``secret``, the character's
-    code point (so ``k8s_version: 1.٣٤.6`` says U+0663 at position 3).
+    The problem names the character's code point and position, unless
+    ``secret`` (so ``k8s_version: 1.٣٤.6`` says U+0663 at position 3).
     """
     for index, char in enumerate(value, 1):
         if "!" <= char <= "~":
@@ -64,8 +64,8 @@ def text(value: str, secret: bool = False) -> str | None:
             what = "a control character"
         else:
             what = "a non-ASCII character"
-        code = "" if secret else f" (U+{ord(char):04X})"
-        return f"contains {what}{code} at position {index}; only printable ASCII is allowed."
+        where = "" if secret else f" (U+{ord(char):04X}) at position {index}"
+        return f"contains {what}{where}; only printable ASCII is allowed."
     return None
 
 
@@ -156,6 +156,11 @@ def http_url(
     problem = _authority(parts, credentials)
     if problem:
         return problem
+    if any("@" in part for part in (parts.path, parts.query, parts.fragment)):
+        return (
+            "has an '@' after the host: a user name or password holding '/', '?' or '#' "
+            "must be percent-encoded (%2F, %3F, %23)."
+        )
     if "?" in value or "#" in value:
         return "has a query (?...) or fragment (#...), which this URL may not have."
     if not path and parts.path not in ("", "/"):

@@ -96,5 +96,5 @@ def _text(name: str, value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return (" " if LIST_SEPARATORS[name] is None else ", ").join(value) or "(none)"
+        return (" " if LIST_SEPARATORS[name] == " " else ", ").join(value) or "(none)"
     return str(value) or "(empty)"

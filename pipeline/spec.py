@@ -128,8 +128,8 @@ TEXT_FIELDS = tuple(n for n in FIELD_NAMES if n not in LIST_FIELDS and n not in 
 # How a text value of a list field is split into items (YAML list items and
 # Dagger list items never are): kernel arguments are separated by spaces and
 # may hold commas (console=ttyS1,115200n8); the other lists by commas.
-LIST_SEPARATORS: dict[str, str | None] = {
-    name: None if name == "kernel_args" else "," for name in LIST_FIELDS
+LIST_SEPARATORS: dict[str, str] = {
+    name: " " if name == "kernel_args" else "," for name in LIST_FIELDS
 }
 # Values CanvOS reads as another one (its Earthfile maps OS_VERSION 22 to 22.04).
 ALIASES: dict[str, Mapping[str, str]] = {"os_version": facts.CANVOS_OS_VERSION_ALIASES}

@@ -11,28 +11,17 @@ from unittest import mock
 import pytest
 
 from pipeline import canvos, context, userdata
-from pipeline.context import CanvosTree, Overlays, Prepared
+from pipeline.context import Prepared
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.errors import InvalidInput
 from pipeline.inputs import BuildInputs
 from pipeline.plan import plan_text
 from pipeline.spec import BuildSpec
 from tests import earthfiles
-from tests.unit.conftest import DOCKERFILE, K8S_VERSIONS
+from tests.unit.conftest import overlays, tree
 
 OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
 USER_DATA = "#cloud-config\n# mine\ninstall:\n  device: auto\n  bind_mounts: [/var/lib/mine]\n"
-
-
-def tree(text: str = earthfiles.V4_9) -> CanvosTree:
-    return CanvosTree(DOCKERFILE, text, json.dumps(K8S_VERSIONS), commit="c" * 40)
-
-
-def overlays() -> Overlays:
-    return Overlays(
-        fragment=(OVERLAYS / canvos.FRAGMENT).read_text(),
-        default_user_data=(OVERLAYS / canvos.DEFAULT_USER_DATA).read_text(),
-    )
 
 
 DEFAULT = BuildSpec()

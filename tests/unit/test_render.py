@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,7 @@ import yaml
 from pipeline import canvos, cli, facts, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
-from tests.unit.conftest import PE_VERSION, git_commit_all
-
-
-def sourced(arg_file: Path) -> dict[str, str]:
-    """The variables a shell gets from ``. .arg`` (what CanvOS's earthly.sh does)."""
-    script = "set -a; . ./.arg; env -0"
-    done = subprocess.run(
-        ["bash", "-c", script], cwd=arg_file.parent, env={}, capture_output=True, check=True
-    )
-    pairs = [item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item]
-    keys = {line.split("=", 1)[0] for line in arg_file.read_text().splitlines() if "=" in line}
-    return {key: value for key, value in pairs if key in keys}
+from tests.unit.conftest import PE_VERSION, git_commit_all, sourced
 
 
 def render(canvos_tree: Path, out: Path, *args: str) -> int:
