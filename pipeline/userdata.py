@@ -91,7 +91,7 @@ def read(text: str, source: str = "user-data") -> tuple[UserData | None, list[Pr
         found.append(
             Problem(
                 FIELD,
-                "line 1",
+                source,
                 f"does not start with the line {HEADER}; Kairos ignores a config without it.",
                 f"make '{HEADER}' the first line of the file.",
             )
@@ -106,7 +106,7 @@ def read(text: str, source: str = "user-data") -> tuple[UserData | None, list[Pr
         found.append(
             Problem(
                 FIELD,
-                HIDDEN,
+                source,
                 f"is {kind_of(data)}; it must be a YAML mapping (key: value lines) at the "
                 "top level.",
                 "start from overlays/user-data/user-data.yaml and keep keys such as install: "
