@@ -110,7 +110,7 @@ def host_list(value: str) -> str | None:
     for index, entry in enumerate(value.split(","), 1):
         if not entry:
             return f"has an empty entry (number {index})."
-        if _no_proxy_entry(entry) is not None:
+        if not _is_no_proxy_entry(entry):
             return (
                 f"entry {index} is not a host, .domain, *.domain, *, IP address or "
                 "CIDR range (with an optional :port)."
@@ -118,27 +118,26 @@ def host_list(value: str) -> str | None:
     return None
 
 
-def _no_proxy_entry(entry: str) -> str | None:
+def _is_no_proxy_entry(entry: str) -> bool:
     if entry == "*":
-        return None
+        return True
     try:
         ipaddress.ip_network(entry.strip("[]"), strict=False)
-        return None
+        return True
     except ValueError:
         pass
     name, port = entry, ""
     if entry.startswith("["):  # [v6]:port
         name, _, port = entry[1:].partition("]:")
-        return host(name) if _PORT.fullmatch(port) else "bad port"
-    if entry.count(":") == 1:
+    elif entry.count(":") == 1:  # host:port
         name, port = entry.split(":")
-        if not _PORT.fullmatch(port):
-            return "bad port"
+    if ":" in entry and not _PORT.fullmatch(port):
+        return False
     for prefix in ("*.", "."):
         if name.startswith(prefix):
             name = name[len(prefix) :]
             break
-    return host(name)
+    return host(name) is None
 
 
 def http_url(

@@ -119,15 +119,13 @@ def _check_graph(root: Node, field: str, source: str) -> None:
     stands for once every alias is replaced by a copy of its anchor.
     """
     expanded: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[Node, int, bool]] = [(root, 1, False)]
+    on_path: dict[int, list[Node]] = {}  # node id -> its children, while below it
+    stack: list[tuple[Node, int]] = [(root, 1)]
     while stack:
-        node, depth, done = stack.pop()
+        node, depth = stack.pop()
         key = id(node)
-        children = _children(node)
-        if done:
-            on_path.discard(key)
-            expanded[key] = 1 + sum(expanded[id(child)] for child in children)
+        if depth < 0:  # every child is counted: count this node
+            expanded[key] = 1 + sum(expanded[id(child)] for child in on_path.pop(key))
             continue
         if key in expanded:
             continue
@@ -135,9 +133,9 @@ def _check_graph(root: Node, field: str, source: str) -> None:
             raise _refused(field, source, "has an alias that refers to itself (a recursive alias).")
         if depth > MAX_DEPTH:
             raise _refused(field, source, f"nests deeper than {MAX_DEPTH} levels.")
-        on_path.add(key)
-        stack.append((node, depth, True))
-        stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
+        children = on_path[key] = _children(node)
+        stack.append((node, -1))
+        stack.extend((child, depth + 1) for child in children if id(child) not in expanded)
     real = len(expanded)
     budget = EXPANSION_RATIO * real + EXPANSION_ALLOWANCE
     if expanded[id(root)] > budget:
