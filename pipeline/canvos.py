@@ -393,10 +393,8 @@ def tree_warnings(
             if getattr(spec, name) not in (_DEFAULTS[name], tag)
         ]
         if unused:
-            out.append(
-                f"{' and '.join(unused)} (from the config file) are not used: {label} is "
-                "built as it is."
-            )
+            verb = "are" if len(unused) > 1 else "is"
+            out.append(f"{' and '.join(unused)} {verb} not used: {label} is built as it is.")
     ref = tag if local else spec.canvos_ref
     pe = earthfile.pe_version
     if pe and _RELEASE_TAG.fullmatch(ref) and ref != pe:

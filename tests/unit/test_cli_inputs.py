@@ -115,7 +115,7 @@ def test_a_ref_from_the_config_file_with_a_local_checkout_is_a_warning(
     config.write_text("canvos_ref: v4.10.0\n")
     code, stdout, err = run("plan", "--canvos", str(canvos_tree), "--config", str(config))
     assert code == 0, err
-    assert "canvos_ref v4.10.0 (from the config file) are not used" in stdout
+    assert "canvos_ref v4.10.0 is not used: the CanvOS checkout" in stdout
 
 
 # ------------------------------------------------ plan says what it did not check
