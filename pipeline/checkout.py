@@ -141,6 +141,29 @@ def commit(root: Path) -> str:
     )
 
 
+_TAG = re.compile(r"[A-Za-z0-9._/+-]{1,200}")
+
+
+def tag(root: Path) -> str:
+    """The tag pointing at the checkout's HEAD (``git describe --tags
+    --exact-match``, the newest when several do), or ``""``: no ``.git``, no
+    git, no tag, or anything git cannot answer. Git runs as in ``commit``."""
+    git = shutil.which("git")
+    if git is None or not os.path.lexists(root / ".git"):
+        return ""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env["GIT_CEILING_DIRECTORIES"] = str(root.parent)
+    command = [git, "-C", str(root), "describe", "--tags", "--exact-match", "HEAD"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, env=env, timeout=_GIT_TIMEOUT_S, check=False
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return ""
+    out = done.stdout.decode("ascii", "replace").strip()
+    return out if done.returncode == 0 and _TAG.fullmatch(out) else ""
+
+
 def _first_line(stderr: bytes) -> str:
     """Git's first message line, printable ASCII only and bounded."""
     for line in stderr.decode("utf-8", "replace").splitlines():

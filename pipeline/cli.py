@@ -10,31 +10,69 @@ path and the fix, and no traceback. How ``render`` writes (staging,
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from pipeline import airgap, canvos, checkout, facts, inputs, output
+from pipeline import airgap, canvos, checkout, facts, inputs, output, userdata
 from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
-from pipeline.errors import CanvosDocaError, InvalidInput, Problem, raise_if
+from pipeline.description import tool_version
+from pipeline.errors import HIDDEN, CanvosDocaError, InvalidInput, Problem, raise_if
 from pipeline.inputs import NO_FILES, BuildInputs
 from pipeline.plan import plan_text
 from pipeline.reference import input_table, knob_table
-from pipeline.spec import BOOL_FIELDS, FIELD_NAMES, LIST_FIELDS, BuildSpec, default, doc, kebab
+from pipeline.spec import (
+    BOOL_FIELDS,
+    FIELD_NAMES,
+    LIST_FIELDS,
+    LIST_SEPARATORS,
+    BuildSpec,
+    default,
+    doc,
+    kebab,
+    split_list,
+)
 
 Files = BuildInputs[Path, Path]
 
 OVERLAYS_DIR = output.package_overlays()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a suggestion for a mistyped flag (``--doca-versoin``)."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = re.findall(r"(--[A-Za-z0-9-]+)", message) if "unrecognized" in message else []
+        known = [o for a in self._all_actions() for o in a.option_strings if o.startswith("--")]
+        hints = []
+        for flag in unknown:
+            close = difflib.get_close_matches(flag, known, n=1)
+            if close:
+                hints.append(f"did you mean {close[0]} (not {flag})?")
+        super().error("; ".join([message, *hints]))
+
+    def _all_actions(self) -> list[argparse.Action]:
+        """This parser's options and those of its sub-commands."""
+        found = list(self._actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found += sub._actions
+        return found
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="canvos-doca",
         description="Build spec and CanvOS build context for Palette Edge images with "
         "NVIDIA DOCA-Host, without a Dagger engine.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"canvos-doca {tool_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     plan = commands.add_parser("plan", help="print the resolved build and its warnings")
     commands.add_parser(
         "knobs", help="print every knob with its default, and the file inputs (Markdown tables)"
@@ -70,11 +108,24 @@ def _add_knobs(parser: argparse.ArgumentParser) -> None:
         if name in BOOL_FIELDS:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=text)
         elif name in LIST_FIELDS:
+            metavar = "'V V...'" if LIST_SEPARATORS[name] == " " else "V[,V...]"
             group.add_argument(
-                flag, dest=name, action="append", metavar="V[,V...]", help=text + " (repeatable)"
+                flag,
+                dest=name,
+                action="extend",
+                type=_splitter(name),
+                metavar=metavar,
+                help=text + " (repeatable)",
             )
         else:
             group.add_argument(flag, dest=name, metavar="VALUE", help=text)
+
+
+def _splitter(name: str) -> Callable[[str], list[str]]:
+    """One flag value of list knob ``name`` as its items: split like a text
+    value of the config file (``spec.split_list``); an empty value stays
+    empty, so ``--k8s-version ''`` still reaches the "never empty" check."""
+    return lambda text: list(split_list(name, text))
 
 
 def _shown_default(name: str) -> str:
@@ -96,10 +147,6 @@ def _files_from(args: argparse.Namespace) -> Files:
     return inputs.from_paths(*(getattr(args, name) for name in inputs.FILE_INPUT_NAMES))
 
 
-def _read(path: Path, field: str) -> str:
-    return inputs.read_text(path, field)
-
-
 def _tree(canvos_dir: Path) -> CanvosTree:
     root = checkout.open_checkout(canvos_dir)
     return CanvosTree(
@@ -107,6 +154,7 @@ def _tree(canvos_dir: Path) -> CanvosTree:
         earthfile=checkout.read_file(root, facts.CANVOS_EARTHFILE) or "",
         k8s_versions_json=checkout.read_file(root, "k8s_version.json"),
         commit=checkout.commit(root),
+        tag=checkout.tag(root),
         local_path=str(root),
     )
 
@@ -174,16 +222,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(plan_text(prepared.description, prepared.warnings), end="")
         else:
             description = describe_ref(spec, files)
-            print(plan_text(description, warnings(description)), end="")
+            text = plan_text(description, warnings(description), unchecked=canvos.CHECKOUT_CHECKS)
+            print(text, end="")
     except CanvosDocaError as exc:
         print(f"canvos-doca: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     return 0
 
 
+def _unused_with_checkout(args: argparse.Namespace) -> list[Problem]:
+    """--canvos-ref/--canvos-url name a CanvOS to clone; --canvos is used as it is."""
+    if args.canvos is None:
+        return []
+    return [
+        Problem(
+            name,
+            getattr(args, name) if name == "canvos_ref" else HIDDEN,
+            f"cannot be used with --canvos: the checkout {args.canvos} is used as it is "
+            "(its own commit and PE_VERSION).",
+            f"drop --{kebab(name)}, or check the ref out in the checkout "
+            f"(git -C {args.canvos} checkout <tag>).",
+        )
+        for name in ("canvos_ref", "canvos_url")
+        if getattr(args, name) is not None
+    ]
+
+
 def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
     """The spec and the file inputs, with the problems of both reported at once."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _unused_with_checkout(args)
     spec, files = None, None
     try:
         spec = _spec_from(args)
@@ -193,6 +260,12 @@ def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
         files = _files_from(args)
     except InvalidInput as exc:
         problems += exc.problems
+    if args.canvos is None and files is not None:
+        # plan without a checkout: nothing else reads the user-data, so check it here
+        if files.user_data is not None:
+            problems += userdata.problems(files.user_data, files.user_data_source)
+        if spec is not None:
+            problems += files.problems(spec)
     raise_if(problems)
     assert spec is not None and files is not None
     return spec, files

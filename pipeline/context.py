@@ -23,7 +23,7 @@ from pipeline.description import (
 from pipeline.earthfile import PRO_BUILD_ARG, Earthfile
 from pipeline.errors import Problem, raise_if
 from pipeline.inputs import NO_FILES, ONLINE, AnyInputs
-from pipeline.spec import BuildSpec
+from pipeline.spec import BuildSpec, shown_text
 
 # A rebuild value is written into the Dockerfile as an ARG default.
 _REBUILD = re.compile(r"^[A-Za-z0-9._:+-]*$")
@@ -39,6 +39,8 @@ class CanvosTree:
     commit: str = ""
     # Set when the tree is a local checkout instead of canvos_url at canvos_ref.
     local_path: str = ""
+    # The tag at the local checkout's HEAD, if any.
+    tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,13 @@ def prepare(
     Raises ``InvalidInput`` with every problem of the tree, inputs and user-data.
     """
     parsed = earthfile.read(tree.earthfile)
-    problems = canvos.check_tree(spec, parsed, tree.k8s_versions_json, ubuntu_pro_key)
+    label = canvos.source_label(spec, tree.local_path, parsed.pe_version)
+    problems = canvos.check_tree(spec, parsed, tree.k8s_versions_json, ubuntu_pro_key, label)
     problems += inputs.problems(spec) + _rebuild_problems(rebuild)
-    user_data, found = userdata.read(
-        overlays.default_user_data if inputs.user_data is None else inputs.user_data
-    )
+    if inputs.user_data is None:
+        user_data, found = userdata.read(overlays.default_user_data)
+    else:
+        user_data, found = userdata.read(inputs.user_data, inputs.user_data_source)
     raise_if(problems + found)
     assert user_data is not None  # no problems: it parsed
 
@@ -98,14 +102,17 @@ def prepare(
         facts.CANVOS_DOCKERFILE: canvos.insert_block(
             tree.dockerfile, canvos.render_doca_block(overlays.fragment, values)
         ),
-        ".arg": canvos.arg_file(spec, pro),
+        ".arg": canvos.arg_file(spec, pro, parsed),
         "user-data": userdata_edit.add_bind_mounts(user_data, mount_paths, spec.os_distribution),
         canvos.PERSISTENT_PATHS_FILE: "\n".join(persistent) + "\n",
         canvos.FACTS_FILE: facts.shell_env(),
         f"{canvos.AIRGAP_DIR}/.keep": "",
         canvos.DESCRIPTION_FILE: description.to_json(),
     }
-    return Prepared(files=files, description=description, warnings=warnings(description, tree))
+    notes = canvos.tree_warnings(spec, parsed, label, tree.tag, local=bool(tree.local_path))
+    return Prepared(
+        files=files, description=description, warnings=warnings(description, tree) + tuple(notes)
+    )
 
 
 def _rebuild_problems(rebuild: str) -> list[Problem]:
@@ -124,13 +131,14 @@ def _rebuild_problems(rebuild: str) -> list[Problem]:
 def canvos_source(spec: BuildSpec, tree: CanvosTree, parsed: Earthfile, pro: str) -> CanvosSource:
     """Where CanvOS comes from and what its Earthfile resolves to for this spec."""
     return CanvosSource(
-        url=tree.local_path or spec.canvos_url,
-        ref="(local checkout)" if tree.local_path else spec.canvos_ref,
+        url=tree.local_path or shown_text("canvos_url", spec.canvos_url),
+        ref=(tree.tag or "(local checkout)") if tree.local_path else spec.canvos_ref,
         commit=tree.commit,
         pe_version=parsed.pe_version,
-        base_image=parsed.base_image(canvos.arg_values(spec, pro)),
+        base_image=parsed.base_image(canvos.arg_values(spec, pro, parsed)),
         kairos_tag_arg="" if spec.base_image else parsed.kairos_tag_arg,
         ubuntu_pro=pro,
+        local=bool(tree.local_path),
     )
 
 
@@ -153,7 +161,9 @@ def describe(
             ofed=doca.ofed_release(spec.doca_version),
             profile=spec.doca_profile,
             source=doca_source,
-            repo=canvos.doca_repo(spec) if doca_source == ONLINE else "",
+            repo=shown_text("doca_repo_url", canvos.doca_repo(spec))
+            if doca_source == ONLINE
+            else "",
         ),
         persistence=Persistence(facts.KAIROS_INIT_VERSION, mounts.kept, mounts.dropped),
         outputs=Outputs(
@@ -172,7 +182,7 @@ def describe_ref(
     """The description without a checkout (``plan`` with no ``--canvos``):
     what only the Earthfile knows is a placeholder unless given."""
     source = CanvosSource(
-        url=spec.canvos_url,
+        url=shown_text("canvos_url", spec.canvos_url),
         ref=spec.canvos_ref,
         commit=commit,
         pe_version=pe_version or f"<PE_VERSION of {spec.canvos_ref}>",
@@ -195,9 +205,9 @@ def warnings(description: BuildDescription, tree: CanvosTree | None = None) -> t
     if doca.series(spec.doca_version) not in doca.LTS_SERIES:
         lts = ", ".join(f"{s}.x" for s in doca.LTS_SERIES)
         out.append(f"DOCA {spec.doca_version} is not an LTS release; LTS series: {lts}.")
-    if not spec.canvos_ref.startswith("v") and len(spec.canvos_ref) != 40:
+    if not source.local and not spec.canvos_ref.startswith("v") and len(spec.canvos_ref) != 40:
         out.append(
-            f"canvos_ref {spec.canvos_ref!r} looks like a branch: builds resolve it to a commit, "
+            f"canvos_ref {spec.canvos_ref} looks like a branch: builds resolve it to a commit, "
             "so results change when the branch moves. Pin a tag for reproducible images."
         )
     if len(spec.k8s_version) > 1:

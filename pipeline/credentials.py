@@ -1,5 +1,6 @@
 """Where credentials go. Pure: no secret value is ever logged or returned in text
 that leaves the engine; these helpers only place values the caller already holds.
+YAML is read with ``pipeline.safeyaml`` like everywhere else.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from pipeline import facts
-from pipeline.errors import InvalidInput, Problem
+from pipeline import facts, safeyaml
+from pipeline.errors import HIDDEN, InvalidInput, Problem
 from pipeline.spec import BuildSpec
 
 
@@ -57,12 +58,14 @@ def split_secrets(user_data: str, edge_host_token: str | None = None) -> UserDat
     """Separate the secrets of a checked user-data (``edge_host_token`` wins
     over a token written in the file). Raises ``InvalidInput`` (never quoting
     a value) when the token cannot be placed."""
-    data: Any = yaml.safe_load(user_data)
+    data: Any = safeyaml.load(user_data, "user_data", "the prepared user-data")
     found = list(_secret_slots(data))
     if edge_host_token is None and not found:
         return UserDataSecrets(public=user_data)
     full = with_edge_host_token(user_data, edge_host_token) if edge_host_token else None
-    full_data: Any = yaml.safe_load(full) if full is not None else data
+    full_data: Any = (
+        safeyaml.load(full, "user_data", "the prepared user-data") if full is not None else data
+    )
     public_data = copy.deepcopy(full_data)
     for parent, key in _secret_slots(public_data):
         parent[key] = PLACEHOLDER
@@ -103,7 +106,7 @@ def with_edge_host_token(user_data: str, token: str) -> str:
     user-data in the build context keeps them). Raises ``InvalidInput``
     (never quoting the token) when a mapping on the way is something else.
     """
-    data: Any = yaml.safe_load(user_data) or {}
+    data: Any = safeyaml.load(user_data, "edge_host_token", "the prepared user-data") or {}
     *path, key = facts.PALETTE_EDGE_HOST_TOKEN.split(".")
     node = data
     for name in path:
@@ -114,7 +117,7 @@ def with_edge_host_token(user_data: str, token: str) -> str:
             [
                 Problem(
                     "edge_host_token",
-                    "<secret>",
+                    HIDDEN,
                     f"cannot be added: the user-data or its {where} is not a mapping.",
                     f"make {where} a mapping in your user-data.",
                 )

@@ -19,6 +19,8 @@ from pipeline.persistence import BindMount
 from pipeline.spec import BuildSpec, as_dict
 
 TOOL_NAME = "canvos-doca"
+# Knobs a local CanvOS checkout makes unused (it is built as it is).
+LOCAL_UNUSED = ("canvos_url", "canvos_ref")
 # Upgrade hazards depend on the installed files: the image build lists them.
 UPGRADE_HAZARDS = "listed by the image build in the DOCA manifest"
 
@@ -49,6 +51,9 @@ class CanvosSource:
     # How this build hands CanvOS an Ubuntu Pro key (earthfile.PRO_SECRET or
     # PRO_BUILD_ARG); "" when no key is given.
     ubuntu_pro: str = ""
+    # A local checkout (url is its path): the spec's canvos_url/canvos_ref
+    # were not used and are left out of the record.
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class BuildDescription:
     def as_dict(self) -> dict[str, Any]:
         return {
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
-            "spec": as_dict(self.spec),
+            "spec": as_dict(self.spec, omit=LOCAL_UNUSED if self.canvos.local else ()),
             "canvos": asdict(self.canvos),
             "doca": asdict(self.doca),
             "persistence": {

@@ -9,14 +9,100 @@ with the class's ``exit_code``:
 
 Input problems are collected, not raised one by one: an ``InvalidInput``
 carries one ``Problem`` per mistake (field, value, what is allowed, the fix),
-so a user fixes them all in one go.
+so a user fixes them all in one go. Beyond ``SHOWN_PROBLEMS`` the rest are
+summarised by field, so a list of 10,000 bad values prints a screenful.
+
+Values are shown the way a user writes them (``true``, ``'3.1'``, ``a, b``),
+never as Python reprs, with control characters escaped and long values cut.
+A value that may hold a secret is never given to a ``Problem`` as is: the
+caller passes ``HIDDEN`` or a redacted form (``pipeline.kinds``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
+
+# Problems listed one by one; the rest are counted per field.
+SHOWN_PROBLEMS: Final = 30
+# A shown value is cut after this many characters.
+SHOWN_CHARS: Final = 200
+
+
+class _Hidden:
+    """The value of a ``Problem`` that must not be shown (it may be a secret)."""
+
+    def __repr__(self) -> str:
+        return "HIDDEN"
+
+
+HIDDEN: Final = _Hidden()
+
+
+def _escaped(text: str) -> str:
+    """``text`` with quotes, backslashes and unprintable characters escaped."""
+    out = []
+    for char in text:
+        if char in "'\\":
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x100:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
+def show(value: object) -> str:
+    """A value as a user would write it in YAML: ``'text'``, ``true``, ``3.1``,
+    ``[a, b]``, ``{key: value}``; control characters escaped, long text cut."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + _first(show(item) for item in value[: _SHOWN_ITEMS + 1]) + "]"
+    if isinstance(value, Mapping):
+        pairs = list(value.items())[: _SHOWN_ITEMS + 1]
+        return "{" + _first(f"{_plain(k)}: {show(v)}" for k, v in pairs) + "}"
+    text = str(value)
+    if len(text) > SHOWN_CHARS:
+        return f"'{_escaped(text[:SHOWN_CHARS])}'... ({len(text)} characters)"
+    return f"'{_escaped(text)}'"
+
+
+_SHOWN_ITEMS = 10
+
+
+def _first(items: Iterable[str]) -> str:
+    """Up to ``_SHOWN_ITEMS`` items joined, then ``...``."""
+    shown = list(items)
+    more = len(shown) > _SHOWN_ITEMS
+    return ", ".join(shown[:_SHOWN_ITEMS]) + (", ..." if more else "")
+
+
+def kind_of(value: object) -> str:
+    """What a parsed value is, in YAML words (for messages that must not show it)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a text value"
+
+
+def _plain(key: object) -> str:
+    return show(key) if not isinstance(key, str) else _escaped(key)
 
 
 class CanvosDocaError(Exception):
@@ -38,7 +124,8 @@ class Problem:
     fix: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.field}={self.value!r}: {self.message}"
+        shown = "" if self.value is HIDDEN else f"={show(self.value)}"
+        text = f"{self.field}{shown}: {self.message}"
         return f"{text} Fix: {self.fix}" if self.fix else text
 
 
@@ -55,7 +142,12 @@ class InvalidInput(CanvosDocaError):
         if len(self.problems) == 1:
             return f"invalid input: {self.problems[0]}"
         lines = [f"invalid input ({len(self.problems)} problems):"]
-        lines += [f"  - {p}" for p in self.problems]
+        lines += [f"  - {p}" for p in self.problems[:SHOWN_PROBLEMS]]
+        rest = self.problems[SHOWN_PROBLEMS:]
+        if rest:
+            fields = Counter(p.field.split("[", 1)[0] for p in rest)
+            counted = ", ".join(f"{n} for {field}" for field, n in fields.most_common())
+            lines.append(f"  ... and {len(rest)} more problems ({counted}).")
         return "\n".join(lines)
 
 

@@ -68,6 +68,7 @@ DOCA_PROFILES: tuple[Profile, ...] = tuple(
 # ----------------------------------------------------------------- Kairos
 KAIROS_INIT_VERSION: str = _KAIROS["kairos_init_version"]
 KAIROS_SOURCE: str = _KAIROS["source"]
+KAIROS_PATH_LIST_MAJOR: int = _KAIROS["path_list_kairos_major"]
 KAIROS_PERSISTENT_PARTITION: str = _KAIROS["persistent_partition"]
 KAIROS_CLOUD_CONFIG_HEADER: str = _KAIROS["cloud_config_header"]
 KAIROS_RW_PATHS: tuple[str, ...] = tuple(_KAIROS["rw_paths"])
@@ -90,6 +91,7 @@ CANVOS_WRAPPER: str = _CANVOS["files"]["wrapper"]
 CANVOS_CHECKOUT_FILES: tuple[str, ...] = tuple(_CANVOS["files"].values())
 CANVOS_BUILD_DIR: str = _CANVOS["build_dir"]
 CANVOS_ISO_USER_DATA_PATH: str = _CANVOS["iso_user_data_path"]
+CANVOS_OS_VERSION_ALIASES: dict[str, str] = dict(_CANVOS["os_version_aliases"])
 CANVOS_INSTALLER_IMAGE_REPO: str = _CANVOS["installer_image_repo"]
 CANVOS_UBUNTU_BRANCH_ARCHES: tuple[str, ...] = tuple(_CANVOS["ubuntu_branch_arches"])
 CANVOS_NVIDIA_DRIVER_TYPES: tuple[str, ...] = tuple(_CANVOS["nvidia_driver_types"])

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pipeline import facts, spec, textfile
+from pipeline.config import parse_config
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
 
@@ -90,7 +91,8 @@ class BuildInputs(Generic[D, F]):
     """The file inputs of one build, read once.
 
     ``user_data`` is the text of the user's file (None: the default
-    template); ``airgap`` and ``repo_key`` keep their source (a ``Path`` on
+    template) and ``user_data_source`` how messages name it (its path on
+    the CLI); ``airgap`` and ``repo_key`` keep their source (a ``Path`` on
     the CLI, a ``Directory``/``File`` in Dagger) to be copied into the
     build context.
     """
@@ -98,6 +100,7 @@ class BuildInputs(Generic[D, F]):
     user_data: str | None = None
     airgap: Airgap[D] | None = None
     repo_key: F | None = None
+    user_data_source: str = "user-data"
 
     @property
     def doca_source(self) -> str:
@@ -146,13 +149,14 @@ def classify_airgap(names: Sequence[str]) -> str:
 def load_spec(
     config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
 ) -> BuildSpec:
-    """The spec from a config file's text (None: no file) and explicit values."""
+    """The spec from a config file's text (None: no file) and explicit values:
+    the layers defaults <- config file <- explicit values (``spec.resolve``)."""
     elsewhere = {
         name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
         for name in FILE_INPUT_NAMES
     }
-    parsed = spec.parse_config(config, source, elsewhere) if config is not None else {}
-    return spec.build_spec(parsed, overrides)
+    parsed = parse_config(config, source, elsewhere) if config is not None else {}
+    return spec.resolve([parsed, overrides or {}])
 
 
 # ------------------------------------------------------------------- CLI
@@ -195,13 +199,48 @@ def from_paths(
             airgap = Airgap(_airgap_kind(doca_airgap), doca_airgap)
         except InvalidInput as exc:
             problems += exc.problems
-    if doca_repo_key is not None and not doca_repo_key.is_file():
-        problems.append(
-            Problem("doca_repo_key", str(doca_repo_key), "is not a file.", "check the path.")
-        )
+    if doca_repo_key is not None:
+        problems += repo_key_problems(doca_repo_key)
     if problems:
         raise InvalidInput(problems)
-    return BuildInputs(user_data=text, airgap=airgap, repo_key=doca_repo_key)
+    return BuildInputs(
+        user_data=text,
+        airgap=airgap,
+        repo_key=doca_repo_key,
+        user_data_source=str(user_data) if user_data is not None else "user-data",
+    )
+
+
+# An OpenPGP key file: ASCII-armored, or binary starting with a public-key
+# packet (RFC 4880 4.2/5.5: tag 6, old format 0x98-0x9b, new format 0xc6).
+# NVIDIA publishes its key armored, 1.7 KB.
+_ARMORED_PUBLIC = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
+_ARMORED_PRIVATE = b"-----BEGIN PGP PRIVATE KEY BLOCK-----"
+_BINARY_PUBLIC = frozenset({0x98, 0x99, 0x9A, 0x9B, 0xC6})
+KEY_LIMIT = 64 * 1024
+
+
+def repo_key_problems(path: Path) -> list[Problem]:
+    """Problems with a pinned DOCA key file (empty when it is an OpenPGP public
+    key). A private key is refused without being copied anywhere; the file's
+    content is never shown."""
+    fix = f"pass the repository's public key, e.g. {facts.DOCA_KEY_FILE_NAME}."
+    try:
+        with path.open("rb") as key:
+            head = key.read(KEY_LIMIT + 1)
+    except IsADirectoryError:
+        return [Problem("doca_repo_key", str(path), "is a directory, not a key file.", fix)]
+    except OSError as exc:
+        return [textfile.os_problem("doca_repo_key", path, exc, "read", f"check the path; {fix}")]
+    if len(head) > KEY_LIMIT:
+        message = f"is larger than {textfile.size_text(KEY_LIMIT)}, too large for a key."
+    elif _ARMORED_PRIVATE in head:
+        message = "is a PRIVATE key; the build needs only the public key (keep this one secret)."
+    elif _ARMORED_PUBLIC in head or (head and head[0] in _BINARY_PUBLIC):
+        return []
+    else:
+        message = "is not an OpenPGP public key (armored or binary)."
+    return [Problem("doca_repo_key", str(path), message, fix)]
 
 
 def _airgap_kind(path: Path) -> str:
@@ -225,4 +264,7 @@ async def from_dagger(
     airgap = None
     if doca_airgap is not None:
         airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
-    return BuildInputs(user_data=text, airgap=airgap, repo_key=doca_repo_key)
+    source = "--user-data" if user_data is not None else "user-data"
+    return BuildInputs(
+        user_data=text, airgap=airgap, repo_key=doca_repo_key, user_data_source=source
+    )

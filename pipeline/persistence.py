@@ -76,7 +76,8 @@ USER_REASON = "requested in bind_mounts"
 # Characters allowed in a bind-mount path. CUSTOM_BIND_MOUNTS is joined with
 # spaces and sourced by a shell at boot, so whitespace, quotes, '$' and the like
 # would split the path or break the layout file.
-_PATH_CHARS = re.compile(r"^[A-Za-z0-9/._+@:-]+$")
+# A trailing ':' is refused too: YAML reads "- /path:" as a mapping.
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9/._+@:-]*[A-Za-z0-9/._+@-]$")
 _ALLOWED_PATH = (
     "an absolute directory path in normal form such as /var/lib/example, "
     "made of letters, digits and / . _ - + @ :"

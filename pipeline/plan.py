@@ -1,13 +1,18 @@
-"""A readable summary of a resolved build (``plan``), secrets redacted."""
+"""A readable summary of a resolved build (``plan``), secrets redacted.
+
+Values are shown as a user writes them (``true``, ``a, b``; kernel
+arguments space-separated, as the kernel reads them); URLs that may carry
+credentials come redacted from ``spec.as_dict``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from pipeline.description import UPGRADE_HAZARDS, BuildDescription
+from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.persistence import BindMount
-from pipeline.spec import FIELD_NAMES, BuildSpec, as_dict, default
+from pipeline.spec import LIST_SEPARATORS, BuildSpec, as_dict, default
 
 _PRO = {
     PRO_SECRET: "attached with the key as the Earthly secret UBUNTU_PRO_KEY (UBUNTU_PRO_ATTACH)",
@@ -15,8 +20,14 @@ _PRO = {
 }
 
 
-def plan_text(description: BuildDescription, warnings: Sequence[str] = ()) -> str:
-    """What will be built, from where, and what differs from the defaults."""
+def plan_text(
+    description: BuildDescription, warnings: Sequence[str] = (), unchecked: Sequence[str] = ()
+) -> str:
+    """What will be built, from where, and what differs from the defaults.
+
+    ``unchecked`` lists what could not be checked (``plan`` without a CanvOS
+    checkout), so a plan never looks more verified than it is.
+    """
     spec, canvos, doca = description.spec, description.canvos, description.doca
     outputs, persistence = description.outputs, description.persistence
     commit = f" (commit {canvos.commit})" if canvos.commit else ""
@@ -49,10 +60,14 @@ def plan_text(description: BuildDescription, warnings: Sequence[str] = ()) -> st
     lines += _mounts("Requested persistent paths left out", persistence.left_out)
     lines.append("  Upgrade hazards (DOCA files under persistent paths)")
     lines.append(f"    {UPGRADE_HAZARDS}")
-    changed = _changed(spec)
+    changed = _changed(spec, LOCAL_UNUSED if canvos.local else ())
     if changed:
         lines.append("  Settings that differ from the defaults")
         lines += [f"    {name} = {value}" for name, value in changed]
+    if unchecked:
+        lines.append(f"  Not checked (no --canvos: no file of CanvOS {canvos.ref} was read)")
+        lines += [f"    - {item}" for item in unchecked]
+        lines.append("    Pass --canvos with a checkout of that ref to check them.")
     if warnings:
         lines.append("  Warnings")
         lines += [f"    - {w}" for w in warnings]
@@ -66,12 +81,20 @@ def _mounts(title: str, mounts: Sequence[BindMount]) -> list[str]:
     return [f"  {title}", *(f"    {m.path}: {m.reason}" for m in mounts)]
 
 
-def _changed(spec: BuildSpec) -> list[tuple[str, object]]:
-    values = as_dict(spec, redact=True)
+def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
+    """``(knob, value as text)`` of every knob not at its default."""
+    values = as_dict(spec, redact=True, omit=omit)
     out = []
-    for name in FIELD_NAMES:
+    for name, value in values.items():
         base = default(name)
-        base = list(base) if isinstance(base, tuple) else base
-        if values[name] != base:
-            out.append((name, values[name]))
+        if value != (list(base) if isinstance(base, tuple) else base):
+            out.append((name, _text(name, value)))
     return out
+
+
+def _text(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return (" " if LIST_SEPARATORS[name] == " " else ", ").join(value) or "(none)"
+    return str(value) or "(empty)"

@@ -11,16 +11,13 @@ knobs: see ``pipeline.inputs``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from pipeline import doca, facts, persistence
-from pipeline.errors import InvalidInput, Problem
+from pipeline import doca, facts, kinds, persistence
+from pipeline.errors import HIDDEN, InvalidInput, Problem, kind_of
 
 K8S_DISTRIBUTIONS = facts.CANVOS_K8S_DISTRIBUTIONS
 NVIDIA_DRIVER_TYPES = ("", *facts.CANVOS_NVIDIA_DRIVER_TYPES)
@@ -56,7 +53,9 @@ class BuildSpec:
     )
     os_version: str = _knob(
         _CANVOS["os_version"],
-        f"Ubuntu release: {_either(doca.SUPPORTED_OS[_CANVOS['os_distribution']])}.",
+        f"Ubuntu release: {_either(doca.SUPPORTED_OS[_CANVOS['os_distribution']])}; "
+        + ", ".join(f"{k} means {v}" for k, v in facts.CANVOS_OS_VERSION_ALIASES.items())
+        + " (as in CanvOS).",
     )
     arch: str = _knob(_CANVOS["arch"], f"CPU architecture: {_either(facts.CANVOS_ARCHES)}.")
     k8s_distribution: str = _knob(
@@ -109,7 +108,11 @@ class BuildSpec:
     extra_packages: tuple[str, ...] = _knob(
         (), "Extra apt packages the host needs (the rest of nodeprep)."
     )
-    kernel_args: tuple[str, ...] = _knob((), "Kernel boot arguments to add, e.g. iommu=pt.")
+    kernel_args: tuple[str, ...] = _knob(
+        (),
+        "Kernel boot arguments to add, e.g. iommu=pt console=ttyS1,115200n8. A text value is "
+        "split at spaces, never at commas; a YAML list item is one argument.",
+    )
     # Persistence
     bind_mounts: tuple[str, ...] = _knob(
         (), "Extra absolute paths to keep across reboots (install.bind_mounts)."
@@ -121,8 +124,15 @@ FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(BuildSpec)
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 LIST_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.default, tuple))
 BOOL_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.default, bool))
-# Values that may carry credentials (proxy URLs with user:password@).
-REDACTED_FIELDS = ("http_proxy", "https_proxy")
+TEXT_FIELDS = tuple(n for n in FIELD_NAMES if n not in LIST_FIELDS and n not in BOOL_FIELDS)
+# How a text value of a list field is split into items (YAML list items and
+# Dagger list items never are): kernel arguments are separated by spaces and
+# may hold commas (console=ttyS1,115200n8); the other lists by commas.
+LIST_SEPARATORS: dict[str, str] = {
+    name: " " if name == "kernel_args" else "," for name in LIST_FIELDS
+}
+# Values CanvOS reads as another one (its Earthfile maps OS_VERSION 22 to 22.04).
+ALIASES: dict[str, Mapping[str, str]] = {"os_version": facts.CANVOS_OS_VERSION_ALIASES}
 
 
 def doc(name: str) -> str:
@@ -141,85 +151,63 @@ def kebab(name: str) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def _split_list(value: object) -> tuple[str, ...]:
-    """Lists accept YAML lists, comma-separated strings, or a mix."""
-    items: Iterable[object] = value if isinstance(value, (list, tuple)) else [value]
-    out: list[str] = []
-    for item in items:
-        if item is None:
-            continue
-        out += [part.strip() for part in str(item).split(",") if part.strip()]
-    return tuple(out)
+def split_list(name: str, text: str) -> tuple[str, ...]:
+    """A text value of list field ``name`` split into items (``LIST_SEPARATORS``)."""
+    return tuple(part.strip() for part in text.split(LIST_SEPARATORS[name]) if part.strip())
+
+
+# A wrong boolean is shown only when it is a short word (a typo such as
+# "ture"), never when it could be a URL or a token meant for another knob.
+_SHOWN_WORD = re.compile(r"[A-Za-z]{1,12}")
 
 
 def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
+    """One raw value (YAML, CLI text, Dagger argument) as the field's type."""
     if name in LIST_FIELDS:
-        return _split_list(value), None
+        if isinstance(value, str):
+            return split_list(name, value), None
+        items = value if isinstance(value, (list, tuple)) else [value]
+        out: list[str] = []
+        for index, item in enumerate(items):
+            if isinstance(item, (dict, list, tuple, bool)):
+                problem = f"is {kind_of(item)}; each item must be a single text value."
+                return value, Problem(f"{name}[{index}]", HIDDEN, problem, "write it as text.")
+            if item is not None and str(item).strip():
+                out.append(str(item).strip())
+        return tuple(out), None
     if name in BOOL_FIELDS:
         if isinstance(value, bool):
             return value, None
-        text = str(value).strip().lower()
+        text = str(value).strip().lower() if isinstance(value, str) else None
         if text in ("true", "yes", "1"):
             return True, None
         if text in ("false", "no", "0", ""):
             return False, None
-        return value, Problem(name, value, "is not a boolean.", "use true or false.")
-    if isinstance(value, (dict, list)):
-        return value, Problem(name, value, "must be a single value.", f"set {name} to a string.")
-    return ("" if value is None else str(value)), None
+        shown = value if isinstance(value, str) and _SHOWN_WORD.fullmatch(value) else HIDDEN
+        what = "is not" if shown is not HIDDEN else f"is {kind_of(value)} that is not"
+        return value, Problem(name, shown, f"{what} a boolean.", "use true or false.")
+    if isinstance(value, (dict, list, tuple, bool)):
+        problem = f"is {kind_of(value)}; it must be a single text value."
+        return value, Problem(name, HIDDEN, problem, f"set {name} to one value, as text.")
+    text = "" if value is None else str(value).strip()
+    return ALIASES.get(name, {}).get(text, text), None
 
 
-def parse_config(
-    text: str, source: str = "config", elsewhere: Mapping[str, str] | None = None
-) -> dict[str, object]:
-    """Parse a YAML config file into raw field values (unknown keys are errors).
+def resolve(layers: Sequence[Mapping[str, object]]) -> BuildSpec:
+    """Defaults, then each layer in order (a later layer wins), validated.
 
-    ``elsewhere`` maps keys that are not knobs but are given another way
-    (e.g. file inputs) to the fix shown for them.
+    A layer maps knob names to raw values (a parsed ``--config`` file, the
+    explicit flags); ``None`` means "not given", so an omitted flag never
+    hides an earlier layer's value. Raises ``InvalidInput`` with every problem.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(
-            [Problem(source, "<file>", f"is not valid YAML{where}.", "fix the YAML syntax.")]
-        ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        kind = type(data).__name__
-        raise InvalidInput(
-            [Problem(source, kind, "must be a mapping of knob: value.", "see README.")]
-        )
-    problems = []
-    for key in data:
-        if key in FIELD_NAMES:
-            continue
-        close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see the README's knob table."
-        hint = (elsewhere or {}).get(str(key), hint)
-        problems.append(Problem(f"{source}: {key}", data[key], "is not a known key.", hint))
-    if problems:
-        raise InvalidInput(problems)
-    return {str(k): v for k, v in data.items()}
-
-
-def build_spec(
-    config: Mapping[str, object] | None = None, overrides: Mapping[str, object] | None = None
-) -> BuildSpec:
-    """Resolve defaults <- config file <- explicit arguments, then validate.
-
-    ``overrides`` holds only what the user passed explicitly (``None`` values
-    are ignored, so an omitted flag never hides the config file's value).
-    """
-    raw: dict[str, object] = dict(config or {})
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    raw: dict[str, object] = {}
+    for layer in layers:
+        raw.update({k: v for k, v in layer.items() if v is not None})
     problems: list[Problem] = []
     values: dict[str, object] = {}
     for name, value in raw.items():
         if name not in FIELD_NAMES:
-            problems.append(Problem(name, value, "is not a known knob.", "see the README."))
+            problems.append(Problem(name, HIDDEN, "is not a known knob.", "see the README."))
             continue
         coerced, problem = _coerce(name, value)
         if problem:
@@ -232,69 +220,113 @@ def build_spec(
     return spec
 
 
+def build_spec(
+    config: Mapping[str, object] | None = None, overrides: Mapping[str, object] | None = None
+) -> BuildSpec:
+    """Resolve defaults <- config file <- explicit arguments (``resolve``)."""
+    return resolve([config or {}, overrides or {}])
+
+
 # ------------------------------------------------------------- validation
 
 
 @dataclass(frozen=True)
-class Pattern:
-    """Every value of a field (each item of a list) must match ``pattern``."""
+class Rule:
+    """What every value of a field (each item of a list) must be."""
 
-    pattern: str
-    message: str
+    # The problem with one value as a sentence (``pipeline.kinds``), or None.
+    check: Callable[[str], str | None]
     fix: str
     optional: bool = False  # the empty value is allowed
+    # May carry credentials: shown only through ``kinds.redact_url``.
+    secret: bool = False
 
 
-_URL = r"^https?://[^\s\"'`$\\]+$"
+def _pattern(regex: str, message: str) -> Callable[[str], str | None]:
+    compiled = re.compile(regex, re.ASCII)
+    return lambda value: None if compiled.fullmatch(value) else message
 
-# Field -> the pattern its values must match.
-PATTERNS: dict[str, Pattern] = {
-    "k8s_version": Pattern(
-        r"^\d+\.\d+\.\d+$",
-        "is not a Kubernetes version like 1.34.6.",
+
+_PROXY = Rule(
+    lambda v: kinds.http_url(v, credentials=True, path=False),
+    "use e.g. http://proxy.example.com:3128 or http://user:password@proxy.example.com:3128, "
+    "with any other character of the user name or password percent-encoded.",
+    optional=True,
+    secret=True,
+)
+_MIRROR = Rule(
+    kinds.registry_path, "use e.g. registry.example.com/palette (no scheme).", optional=True
+)
+
+# Field -> the rule its values must follow. Every text knob that reaches
+# .arg, the Dockerfile block or a command has one (or a CHOICES entry).
+RULES: dict[str, Rule] = {
+    "canvos_url": Rule(
+        kinds.git_url,
+        f"use e.g. {facts.CANVOS_DEFAULT_URL} or git@github.com:org/CanvOS.git.",
+        secret=True,
+    ),
+    "canvos_ref": Rule(kinds.git_ref, "use a tag such as v4.9.38, a branch or a commit id."),
+    "k8s_version": Rule(
+        _pattern(r"[0-9]+\.[0-9]+\.[0-9]+", "is not a Kubernetes version like 1.34.6."),
         "use MAJOR.MINOR.PATCH without a leading v.",
     ),
-    "doca_repo_url": Pattern(
-        _URL,
-        "is not an http(s) URL.",
-        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or your mirror of it.",
+    "image_registry": Rule(
+        kinds.registry_path, "use e.g. ghcr.io/acme or registry.example.com:5000 (no scheme)."
     ),
-    "http_proxy": Pattern(
-        _URL, "is not an http(s) URL.", "use e.g. http://proxy.example.com:3128.", optional=True
-    ),
-    "https_proxy": Pattern(
-        _URL, "is not an http(s) URL.", "use e.g. http://proxy.example.com:3128.", optional=True
-    ),
-    "image_registry": Pattern(
-        r"^[A-Za-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)*$",
-        "is not a registry host[/path].",
-        "use e.g. ghcr.io/acme or registry.example.com:5000 (no scheme).",
-    ),
-    "image_repo": Pattern(
-        r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$",
-        "is not a lowercase repository name.",
+    "image_repo": Rule(
+        _pattern(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", "is not a lowercase repository name."),
         "use lowercase letters, digits, '.', '_', '-' and '/'.",
         optional=True,
     ),
-    "custom_tag": Pattern(
-        r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-        "is not a valid image tag suffix.",
-        "use letters, digits, '.', '_' and '-'.",
+    "custom_tag": Rule(
+        _pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "is not a valid image tag suffix."),
+        "use up to 128 letters, digits, '.', '_' and '-'.",
         optional=True,
     ),
-    "iso_name": Pattern(
-        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        "is not a plain file name.",
-        "use letters, digits, '.', '_' and '-' (no .iso suffix, no '/').",
+    "iso_name": Rule(
+        kinds.file_name,
+        f"use up to {kinds.MAX_FILE_NAME} letters, digits, '.', '_' and '-' "
+        "(no .iso suffix, no '/').",
     ),
-    "extra_packages": Pattern(
-        r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$",
-        "is not a Debian package name.",
+    "base_image": Rule(
+        kinds.image_reference,
+        "use e.g. registry.example.com/kairos/ubuntu:22.04-core-amd64-generic-v4.0.4.",
+        optional=True,
+    ),
+    "spectro_pub_repo": _MIRROR,
+    "spectro_luet_repo": _MIRROR,
+    "kairos_base_image_url": _MIRROR,
+    "http_proxy": _PROXY,
+    "https_proxy": _PROXY,
+    "no_proxy": Rule(
+        kinds.host_list,
+        "list hosts separated by commas, e.g. localhost,127.0.0.1,.example.com,10.0.0.0/8.",
+        optional=True,
+    ),
+    "nvidia_driver_branch": Rule(
+        _pattern(r"[1-9][0-9]{2,3}", "is not an NVIDIA driver branch number."),
+        "use the branch number alone, e.g. 580.",
+        optional=True,
+    ),
+    "doca_version": Rule(
+        _pattern(facts.DOCA_VERSION_PATTERN.strip("^$"), "is not an exact version like 3.2.2."),
+        "pin an exact X.Y.Z version; moving aliases like latest-3.2-LTS are not allowed.",
+    ),
+    # No credentials: the URL is baked into the Dockerfile as an ARG default,
+    # which image history keeps.
+    "doca_repo_url": Rule(
+        lambda v: kinds.http_url(v, credentials=False, path=True),
+        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or a mirror of it that needs no password "
+        "(credentials in this URL would be written into the Dockerfile and the image history).",
+        secret=True,
+    ),
+    "extra_packages": Rule(
+        _pattern(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?", "is not a Debian package name."),
         "use names like ipmitool or pkg=1.2-3.",
     ),
-    "kernel_args": Pattern(
-        r"^[A-Za-z0-9_.][A-Za-z0-9_.,:=/+-]*$",
-        "is not a kernel argument like iommu=pt.",
+    "kernel_args": Rule(
+        _pattern(r"[A-Za-z0-9_.][A-Za-z0-9_.,:=/+-]*", "is not a kernel argument like iommu=pt."),
         "pass one argument per item, without quotes.",
     ),
 }
@@ -327,17 +359,41 @@ REFUSED: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Values end up in .arg and Dockerfile ARGs.
-_UNSAFE = re.compile(r"[\"'`$\\\s]")
-
 
 def _values(spec: BuildSpec, name: str) -> tuple[str, ...]:
     value = getattr(spec, name)
     return value if isinstance(value, tuple) else (value,)
 
 
-def _shown(name: str, value: str) -> str:
-    return redact_url(value) if name in REDACTED_FIELDS else value
+def shown(name: str, value: str) -> object:
+    """How a value of field ``name`` may appear in a message or a plan: as is,
+    redacted (a URL that may carry credentials), or ``HIDDEN``."""
+    rule = RULES.get(name)
+    if rule is None or not rule.secret:
+        return value
+    redacted = kinds.redact_url(value)
+    return HIDDEN if redacted is None else redacted
+
+
+def shown_text(name: str, value: str) -> str:
+    """``shown`` for plans and records: ``"(not shown)"`` instead of ``HIDDEN``."""
+    safe = shown(name, value)
+    return "(not shown)" if safe is HIDDEN else str(safe)
+
+
+def _value_problems(name: str, value: str) -> list[Problem]:
+    """The one problem (or none) of one value of a text or list field."""
+    rule = RULES.get(name)
+    secret = rule is not None and rule.secret
+    if rule is not None and rule.optional and not value:
+        return []
+    message = kinds.text(value, secret) if value else None
+    if message is None and rule is not None:
+        message = rule.check(value)
+    if message is None:
+        return []
+    fix = rule.fix if rule is not None else "use printable ASCII characters only, no spaces."
+    return [Problem(name, shown(name, value), message, fix)]
 
 
 def _table_problems(spec: BuildSpec) -> list[Problem]:
@@ -348,20 +404,9 @@ def _table_problems(spec: BuildSpec) -> list[Problem]:
             if getattr(spec, name) and name in REFUSED:
                 problems.append(Problem(name, True, *REFUSED[name]))
             continue
-        for value in _values(spec, name):
-            if _UNSAFE.search(value):
-                problems.append(
-                    Problem(
-                        name,
-                        _shown(name, value),
-                        "contains a quote, $, backslash or whitespace.",
-                        "remove it; these values are written into .arg and the Dockerfile.",
-                    )
-                )
-            rule = PATTERNS.get(name)
-            if rule and not (rule.optional and not value) and not re.match(rule.pattern, value):
-                problems.append(Problem(name, _shown(name, value), rule.message, rule.fix))
-        if name in CHOICES:
+        found = [p for value in _values(spec, name) for p in _value_problems(name, value)]
+        problems += found
+        if name in CHOICES and not found:
             allowed, why = CHOICES[name]
             problems += _choice(name, getattr(spec, name), tuple(allowed(spec)), why)
     return problems
@@ -370,13 +415,13 @@ def _table_problems(spec: BuildSpec) -> list[Problem]:
 def _choice(name: str, value: str, allowed: tuple[str, ...], why: str) -> list[Problem]:
     if value in allowed:
         return []
-    shown = ", ".join(a or "''" for a in allowed)
+    listed = ", ".join(a or "''" for a in allowed)
     return [
         Problem(
             name,
             value,
-            f"is not supported{why}. Allowed: {shown}.",
-            f"set {name} to one of: {shown}.",
+            f"is not supported{why}. Allowed: {listed}.",
+            f"set {name} to one of: {listed}.",
         )
     ]
 
@@ -392,24 +437,32 @@ def _k8s_versions(spec: BuildSpec) -> list[Problem]:
                 "pass one or more versions, e.g. --k8s-version 1.34.6.",
             )
         ]
-    if len(set(spec.k8s_version)) != len(spec.k8s_version):
-        joined = ",".join(spec.k8s_version)
-        return [Problem("k8s_version", joined, "lists a version twice.", "list each version once.")]
+    seen: set[str] = set()
+    for version in spec.k8s_version:
+        if version in seen:
+            return [
+                Problem(
+                    "k8s_version", version, "is listed more than once.", "list each version once."
+                )
+            ]
+        seen.add(version)
     return []
 
 
 def _doca_version(spec: BuildSpec) -> list[Problem]:
-    """An exact X.Y.Z of a known series (moving aliases are refused)."""
+    """A known series (the exact X.Y.Z form is a RULES entry)."""
     found = doca.series(spec.doca_version)
-    if found is None:
-        message = "is not an exact version like 3.2.2."
-        fix = "pin an exact X.Y.Z version; moving aliases like latest-3.2-LTS are not allowed."
-    elif found not in facts.DOCA_SERIES_OFED:
-        known = ", ".join(f"{s}.x" for s in facts.DOCA_SERIES_OFED)
-        message, fix = f"is not a known DOCA-Host series ({known}).", "pick a supported version."
-    else:
+    if found is None or found in facts.DOCA_SERIES_OFED:
         return []
-    return [Problem("doca_version", spec.doca_version, message, fix)]
+    known = ", ".join(f"{s}.x" for s in facts.DOCA_SERIES_OFED)
+    return [
+        Problem(
+            "doca_version",
+            spec.doca_version,
+            f"is not a known DOCA-Host series ({known}).",
+            "pick a supported version.",
+        )
+    ]
 
 
 def _gpu_drivers(spec: BuildSpec) -> list[Problem]:
@@ -455,20 +508,18 @@ def validate(spec: BuildSpec) -> None:
 # ----------------------------------------------------------------- output
 
 
-def redact_url(value: str) -> str:
-    """Hide user:password@ in URLs."""
-    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/@\s]+@", r"\1***@", value)
-
-
-def as_dict(spec: BuildSpec, redact: bool = True) -> dict[str, object]:
-    """Every field, lists as lists, credentials in URLs redacted."""
+def as_dict(spec: BuildSpec, redact: bool = True, omit: Iterable[str] = ()) -> dict[str, object]:
+    """Every field but ``omit``, lists as lists; with ``redact``, values that
+    may carry credentials as ``shown_text`` gives them."""
     out: dict[str, object] = {}
     for name in FIELD_NAMES:
+        if name in omit:
+            continue
         value = getattr(spec, name)
         if isinstance(value, tuple):
             value = list(value)
-        if redact and name in REDACTED_FIELDS and isinstance(value, str):
-            value = redact_url(value)
+        elif redact and isinstance(value, str):
+            value = shown_text(name, value)
         out[name] = value
     return out
 

@@ -7,6 +7,9 @@ the header, YAML syntax, duplicate keys (Kairos's parser rejects them), a
 top-level mapping, ``install.reboot`` with ``install.poweroff``, and the
 bind-mount paths (``pipeline.persistence``).
 
+YAML is read with ``pipeline.safeyaml`` (alias bombs refused before they
+expand); problems name the file when the caller passes its ``source``.
+
 Secrets: user-data carries the edge host token and registry passwords. No
 problem reported here quotes user-data content; problems name keys, line
 numbers, types and bind-mount paths only.
@@ -14,20 +17,30 @@ numbers, types and bind-mount paths only.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node
 
-from pipeline import facts
-from pipeline.errors import Problem, raise_if
+from pipeline import facts, safeyaml
+from pipeline.errors import HIDDEN, InvalidInput, Problem, kind_of, raise_if
 from pipeline.persistence import check_bind_mount_path
 
 HEADER = facts.KAIROS_CLOUD_CONFIG_HEADER
 FIELD = "user_data"
+# Top-level keys of a cloud-config that no knob file has: Kairos install and
+# stages, Palette's stylus block, cloud-init style users.
+CLOUD_CONFIG_KEYS = ("install", "stylus", "stages", "users")
+walk = safeyaml.walk
+
+
+def looks_like_cloud_config(text: str, data: object) -> bool:
+    """Whether a file is a cloud-config: its header line, or top-level keys
+    only a cloud-config has (``CLOUD_CONFIG_KEYS``)."""
+    if text.split("\n", 1)[0].rstrip() == HEADER:
+        return True
+    return isinstance(data, Mapping) and any(key in data for key in CLOUD_CONFIG_KEYS)
 
 
 @dataclass(frozen=True)
@@ -54,44 +67,48 @@ class UserData:
         return tuple(self.install.get("bind_mounts") or ())
 
 
-def parse(text: str) -> UserData:
+def parse(text: str, source: str = "user-data") -> UserData:
     """The checked user-data; ``InvalidInput`` lists every problem."""
-    found, problems = read(text)
+    found, problems = read(text, source)
     raise_if(problems)
     assert found is not None  # no problems means it parsed into a mapping
     return found
 
 
-def problems(text: str) -> list[Problem]:
+def problems(text: str, source: str = "user-data") -> list[Problem]:
     """Every problem of a user-data file (empty when canvos-doca can use it)."""
-    return read(text)[1]
+    return read(text, source)[1]
 
 
-def read(text: str) -> tuple[UserData | None, list[Problem]]:
-    """One parse: the value when the file is usable, and every problem found."""
+def read(text: str, source: str = "user-data") -> tuple[UserData | None, list[Problem]]:
+    """One parse: the value when the file is usable, and every problem found.
+
+    ``source`` (the file's path, or how it was given) names the file in a
+    YAML syntax error or a refused alias bomb.
+    """
     found: list[Problem] = []
     if text.split("\n", 1)[0].rstrip() != HEADER:
         found.append(
             Problem(
                 FIELD,
-                "line 1",
+                source,
                 f"does not start with the line {HEADER}; Kairos ignores a config without it.",
                 f"make '{HEADER}' the first line of the file.",
             )
         )
     try:
-        root, data = _compose(text)
-    except yaml.YAMLError as exc:
-        return None, [*found, _yaml_error_problem(exc)]
+        root, data = _compose(text, source)
+    except InvalidInput as exc:
+        return None, [*found, *exc.problems]
     if root is not None:
         found += _duplicate_keys(root)
     if not isinstance(data, dict) or not isinstance(root, MappingNode):
-        shown = "nothing" if data is None else f"a {type(data).__name__}"
         found.append(
             Problem(
                 FIELD,
-                shown,
-                "must be a YAML mapping (key: value lines) at the top level.",
+                source,
+                f"is {kind_of(data)}; it must be a YAML mapping (key: value lines) at the "
+                "top level.",
                 "start from overlays/user-data/user-data.yaml and keep keys such as install: "
                 "and stylus: at the top level.",
             )
@@ -101,15 +118,10 @@ def read(text: str) -> tuple[UserData | None, list[Problem]]:
     return (None if found else UserData(text, root, data)), found
 
 
-def _compose(text: str) -> tuple[Node | None, object]:
-    """The node tree and the constructed data (raises yaml.YAMLError)."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-    return node, data
+def _compose(text: str, source: str) -> tuple[Node | None, object]:
+    """The checked node tree and its data (``InvalidInput`` when not usable YAML)."""
+    root = safeyaml.compose(text, FIELD, source)
+    return root, safeyaml.construct(root)
 
 
 def _install_problems(install: object) -> list[Problem]:
@@ -119,8 +131,8 @@ def _install_problems(install: object) -> list[Problem]:
         return [
             Problem(
                 f"{FIELD}.install",
-                type(install).__name__,
-                "must be a mapping of Kairos install options.",
+                HIDDEN,
+                f"is {kind_of(install)}; it must be a mapping of Kairos install options.",
                 "write it as 'install:' followed by indented 'key: value' lines.",
             )
         ]
@@ -129,7 +141,7 @@ def _install_problems(install: object) -> list[Problem]:
         found.append(
             Problem(
                 f"{FIELD}.install",
-                {"reboot": True, "poweroff": True},
+                "reboot: true, poweroff: true",
                 "sets both reboot and poweroff; Kairos allows at most one of them.",
                 "keep poweroff: true (power off after install) or reboot: true, not both.",
             )
@@ -149,8 +161,8 @@ def _path_list(field: str, value: object, full: bool) -> list[Problem]:
         return [
             Problem(
                 field,
-                type(value).__name__,
-                "must be a list of absolute paths.",
+                HIDDEN,
+                f"is {kind_of(value)}; it must be a list of absolute paths.",
                 f"write it as a YAML list, e.g. {field.rsplit('.', 1)[-1]}: [/var/lib/example].",
             )
         ]
@@ -161,8 +173,8 @@ def _path_list(field: str, value: object, full: bool) -> list[Problem]:
             found.append(
                 Problem(
                     name,
-                    type(item).__name__,
-                    "must be an absolute path string.",
+                    HIDDEN,
+                    f"is {kind_of(item)}; it must be an absolute path.",
                     "write the path as plain text, e.g. /var/lib/example.",
                 )
             )
@@ -180,61 +192,13 @@ def _path_list(field: str, value: object, full: bool) -> list[Problem]:
     return found
 
 
-_QUOTED = re.compile(r"'[^']{4,}'|\"[^\"]{4,}\"")
-
-
-def _yaml_error_problem(exc: yaml.YAMLError) -> Problem:
-    """Where and what, without quoting the file (PyYAML's str() shows a snippet)."""
-    where = "user-data"
-    what = ""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        if mark is not None:
-            where = f"line {mark.line + 1}, column {mark.column + 1}"
-        if exc.problem:
-            what = ": " + _QUOTED.sub("'…'", exc.problem)
-    return Problem(
-        FIELD,
-        where,
-        f"is not valid YAML{what}.",
-        "fix the YAML at that position (a YAML linter shows the details).",
-    )
-
-
-def walk(node: Node, path: str, seen: set[int] | None = None) -> Iterator[tuple[str, Node]]:
-    """Every node with its dotted path; an aliased node is visited once."""
-    seen = set() if seen is None else seen
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    yield path, node
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            name = key.value if isinstance(key, ScalarNode) else "?"
-            yield from walk(value, f"{path}.{name}", seen)
-    elif isinstance(node, SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from walk(item, f"{path}[{index}]", seen)
-
-
 def _duplicate_keys(root: Node) -> list[Problem]:
-    found: list[Problem] = []
-    for path, node in walk(root, FIELD):
-        if not isinstance(node, MappingNode):
-            continue
-        seen: set[str] = set()
-        for key, _ in node.value:
-            if not isinstance(key, ScalarNode) or key.value == "<<":
-                continue
-            if key.value in seen:
-                found.append(
-                    Problem(
-                        f"{path}.{key.value}",
-                        f"line {key.start_mark.line + 1}",
-                        "is defined twice in the same mapping; Kairos's YAML parser rejects "
-                        "duplicate keys.",
-                        "keep one of the two entries.",
-                    )
-                )
-            seen.add(key.value)
-    return found
+    return [
+        Problem(
+            path,
+            f"line {line}",
+            "is defined twice in the same mapping; Kairos's YAML parser rejects duplicate keys.",
+            "keep one of the two entries.",
+        )
+        for path, line in safeyaml.duplicate_keys(root, FIELD)
+    ]

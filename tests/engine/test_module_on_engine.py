@@ -64,7 +64,7 @@ def test_prepare_writes_the_build_context(tmp_path: Path) -> None:
     assert {".arg", "Dockerfile", "Earthfile", "user-data", canvos.CONTEXT_DIR} <= {
         p.name for p in out.iterdir()
     }
-    assert f"K8S_VERSION={K8S}" in (out / ".arg").read_text().splitlines()
+    assert f"K8S_VERSION='{K8S}'" in (out / ".arg").read_text().splitlines()
     assert canvos.BLOCK_BEGIN in (out / "Dockerfile").read_text()
     description = json.loads((out / canvos.DESCRIPTION_FILE).read_text())
     url, ref = spec.default("canvos_url"), spec.default("canvos_ref")

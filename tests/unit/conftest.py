@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -9,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import canvos
+from pipeline.context import CanvosTree, Overlays
 from pipeline.facts import CANVOS_MARKER as MARKER
-from tests.earthfiles import V4_9, V4_9_PE_VERSION
+from tests.earthfiles import V4_6, V4_9, V4_9_PE_VERSION
+
+OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
 
 PE_VERSION = V4_9_PE_VERSION
 
@@ -65,3 +71,45 @@ def git_commit_all(root: Path) -> str:
         ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, env=env, capture_output=True
     )
     return done.stdout.decode().strip()
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    """``canvos-doca ARGV`` in this process: exit code, stdout, stderr."""
+    from pipeline import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def sourced(arg_file: Path) -> dict[str, str]:
+    """The variables a shell gets from ``set -a; . .arg`` (CanvOS's earthly.sh sources it)."""
+    done = subprocess.run(
+        ["bash", "-c", "set -a; . ./.arg; env -0"],
+        cwd=arg_file.parent,
+        env={},
+        capture_output=True,
+        check=True,
+    )
+    pairs = [item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item]
+    keys = {line.split("=", 1)[0] for line in arg_file.read_text().splitlines() if "=" in line}
+    return {key: value for key, value in pairs if key in keys}
+
+
+def old_tree(root: Path, earthfile: str = V4_6) -> Path:
+    """A checkout made by ``make_canvos_tree`` with another ref's Earthfile."""
+    (root / "Earthfile").write_text(earthfile)
+    return root
+
+
+def tree(text: str = V4_9) -> CanvosTree:
+    """The files ``context.prepare`` reads from a checkout with Earthfile ``text``."""
+    return CanvosTree(DOCKERFILE, text, json.dumps(K8S_VERSIONS), commit="c" * 40)
+
+
+def overlays() -> Overlays:
+    return Overlays(
+        fragment=(OVERLAYS / canvos.FRAGMENT).read_text(),
+        default_user_data=(OVERLAYS / canvos.DEFAULT_USER_DATA).read_text(),
+    )

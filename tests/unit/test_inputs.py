@@ -17,6 +17,7 @@ from pipeline.spec import BuildSpec
 
 USER_DATA = "#cloud-config\ninstall:\n  device: auto\n"
 DEB = "doca-host_3.2.2-034000-25.10-ubuntu2204_amd64.deb"
+PUBLIC_KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBF\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
 
 def test_local_repo_name_is_the_fact_the_image_stage_also_reads() -> None:
@@ -34,11 +35,11 @@ def test_a_flat_repository_is_recognised(names: list[str]) -> None:
 def test_paths_end_in_build_inputs(tmp_path: Path) -> None:
     user_data, key, repo = tmp_path / "ud", tmp_path / "key.asc", tmp_path / "repo"
     user_data.write_text(USER_DATA)
-    key.write_text("KEY")
+    key.write_text(PUBLIC_KEY)
     repo.mkdir()
     (repo / "Release").write_text("")
     found = inputs.from_paths(user_data, repo, key)
-    assert found == BuildInputs(USER_DATA, inputs.Airgap(REPO_DIR, repo), key)
+    assert found == BuildInputs(USER_DATA, inputs.Airgap(REPO_DIR, repo), key, str(user_data))
     assert found.doca_source == REPO_DIR
     deb = tmp_path / DEB
     deb.write_text("")
@@ -73,7 +74,7 @@ async def test_dagger_objects_end_in_the_same_build_inputs() -> None:
         mock.patch.object(dagger.Directory, "entries", entries),
     ):
         found = await inputs.from_dagger(user_data, airgap, key)
-    assert found == BuildInputs(USER_DATA, inputs.Airgap(REPO_DEB, airgap), key)
+    assert found == BuildInputs(USER_DATA, inputs.Airgap(REPO_DEB, airgap), key, "--user-data")
     assert await inputs.from_dagger() == inputs.NO_FILES
 
 

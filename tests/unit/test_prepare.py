@@ -11,28 +11,17 @@ from unittest import mock
 import pytest
 
 from pipeline import canvos, context, userdata
-from pipeline.context import CanvosTree, Overlays, Prepared
+from pipeline.context import Prepared
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
-from pipeline.errors import InvalidInput
+from pipeline.errors import HIDDEN, InvalidInput
 from pipeline.inputs import BuildInputs
 from pipeline.plan import plan_text
 from pipeline.spec import BuildSpec
 from tests import earthfiles
-from tests.unit.conftest import DOCKERFILE, K8S_VERSIONS
+from tests.unit.conftest import overlays, tree
 
 OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
 USER_DATA = "#cloud-config\n# mine\ninstall:\n  device: auto\n  bind_mounts: [/var/lib/mine]\n"
-
-
-def tree(text: str = earthfiles.V4_9) -> CanvosTree:
-    return CanvosTree(DOCKERFILE, text, json.dumps(K8S_VERSIONS), commit="c" * 40)
-
-
-def overlays() -> Overlays:
-    return Overlays(
-        fragment=(OVERLAYS / canvos.FRAGMENT).read_text(),
-        default_user_data=(OVERLAYS / canvos.DEFAULT_USER_DATA).read_text(),
-    )
 
 
 DEFAULT = BuildSpec()
@@ -61,9 +50,9 @@ def test_user_data_is_parsed_once(profile: str, composed: int) -> None:
     real = userdata._compose
     seen: Counter[str] = Counter()
 
-    def counting(text: str) -> object:
+    def counting(text: str, source: str) -> object:
         seen[text] += 1
-        return real(text)
+        return real(text, source)
 
     with mock.patch.object(userdata, "_compose", counting):
         result = context.prepare(
@@ -155,7 +144,7 @@ def arg_lines(p: Prepared) -> list[str]:
 def test_pro_key_on_main_is_an_earthly_secret_switched_on_in_arg() -> None:
     result = prepared(text=earthfiles.MAIN, ubuntu_pro_key=True)
     assert result.description.canvos.ubuntu_pro == PRO_SECRET
-    assert "UBUNTU_PRO_ATTACH=true" in arg_lines(result)
+    assert "UBUNTU_PRO_ATTACH='true'" in arg_lines(result)
     assert not any(line.startswith("UBUNTU_PRO_KEY") for line in arg_lines(result))
     assert "Earthly secret UBUNTU_PRO_KEY" in plan_text(result.description)
 
@@ -185,4 +174,4 @@ def test_a_pro_key_is_never_dropped_silently(spec: BuildSpec, text: str, words: 
         prepared(spec, text=text, ubuntu_pro_key=True)
     problems = [p for p in caught.value.problems if p.field == "ubuntu_pro_key"]
     assert len(problems) == 1 and words in problems[0].message
-    assert problems[0].value == "<secret>"
+    assert problems[0].value is HIDDEN

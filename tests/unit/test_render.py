@@ -11,7 +11,7 @@ import yaml
 from pipeline import canvos, cli, facts, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
-from tests.unit.conftest import PE_VERSION, git_commit_all
+from tests.unit.conftest import PE_VERSION, git_commit_all, sourced
 
 
 def render(canvos_tree: Path, out: Path, *args: str) -> int:
@@ -76,10 +76,7 @@ def test_arg_file_has_the_spec_values(canvos_tree: Path, tmp_path: Path) -> None
     out = tmp_path / "out"
     assert render(canvos_tree, out, "--k8s-version", "1.33.10", "--custom-tag", "doca",
                   "--image-registry", "ghcr.io/acme", "--os-version", "24.04") == 0  # fmt: skip
-    values = dict(
-        line.split("=", 1) for line in (out / ".arg").read_text().splitlines()
-        if line and not line.startswith("#")
-    )  # fmt: skip
+    values = sourced(out / ".arg")
     assert values["K8S_VERSION"] == "1.33.10"
     assert values["CUSTOM_TAG"] == "doca"
     assert values["IMAGE_REGISTRY"] == "ghcr.io/acme"
@@ -234,16 +231,19 @@ def test_config_file_and_flags(
     assert "doca-all" in out and "k3s-1.33.10-v4.9.38-fromflag" in out
     config.write_text("doca_profle: doca-all\n")
     assert cli.main(["plan", "--config", str(config)]) == 2
-    assert "did you mean 'doca_profile'" in capsys.readouterr().err
+    assert "did you mean doca_profile?" in capsys.readouterr().err
 
 
 def test_local_checkout_is_described_as_such(canvos_tree: Path, tmp_path: Path) -> None:
     head = git_commit_all(canvos_tree)
     out = tmp_path / "out"
     assert render(canvos_tree, out) == 0
-    described = json.loads((out / "canvos-doca.json").read_text())["canvos"]
+    recorded = json.loads((out / "canvos-doca.json").read_text())
+    described = recorded["canvos"]
     assert described["url"] == str(canvos_tree.resolve())
     assert described["ref"] == "(local checkout)" and described["commit"] == head
+    # The default ref was not used: the record does not claim it.
+    assert "canvos_ref" not in recorded["spec"] and "canvos_url" not in recorded["spec"]
 
 
 def test_every_bind_path_is_created_in_the_image(canvos_tree: Path, tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_every_k8s_version_gets_its_own_earthly_line(
     assert steps[0].startswith("./earthly.sh +build-all-images")
     assert "K8s 1.33.10" in steps[0]
     assert steps[1].startswith("./earthly.sh +build-provider-images --K8S_VERSION=1.34.6")
-    assert "K8S_VERSION=1.33.10" in (out / ".arg").read_text().splitlines()
+    assert "K8S_VERSION='1.33.10'" in (out / ".arg").read_text().splitlines()
 
 
 def test_next_steps_quote_the_output_path() -> None:

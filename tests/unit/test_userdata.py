@@ -145,10 +145,11 @@ def test_check_user_data_never_quotes_content() -> None:
         assert TOKEN[:12] not in rendered
 
 
-def test_yaml_error_names_the_line() -> None:
-    problems = userdata.problems("#cloud-config\na: 1\nb: [\n")
+def test_yaml_error_names_the_file_and_the_line() -> None:
+    problems = userdata.problems("#cloud-config\na: 1\nb: [\n", "site/ud.yaml")
     assert len(problems) == 1
-    assert str(problems[0].value).startswith("line ")
+    assert problems[0].value == "site/ud.yaml"
+    assert "at line 4" in problems[0].message
 
 
 def test_user_data_bind_mounts() -> None:

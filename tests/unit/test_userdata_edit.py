@@ -216,8 +216,6 @@ def test_merge_keeps_secrets_and_other_keys() -> None:
         f"#cloud-config\n  token: {TOKEN}\n  other: 1\n",
         # an explicit document end marker before which the install key would belong
         f"#cloud-config\ntoken: {TOKEN}\n...\n",
-        # a recursive anchor
-        f"#cloud-config\nloop: &a [*a]\ninstall:\n  device: auto\nt: {TOKEN}\n",
         # bind_mounts anchored and reused
         f"#cloud-config\ninstall:\n  bind_mounts: &m [/var/lib/wpa]\n  ephemeral_mounts: *m\n"
         f"t: {TOKEN}\n",

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from pipeline import artifacts, canvos, context, spec
+from pipeline.config import parse_config
 from tests.pipeline import registration
 from tests.workflows import dagger_calls
 
@@ -25,7 +26,7 @@ PE_VERSION = "v4.9.38"
 def resolved_spec(args: dict[str, str]) -> spec.BuildSpec:
     config = {}
     if "config" in args:
-        config = spec.parse_config(Path(args["config"]).read_text(), args["config"])
+        config = parse_config(Path(args["config"]).read_text(), args["config"])
     overrides = {
         name.replace("-", "_"): value
         for name, value in args.items()

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from pipeline import canvos, spec
+from pipeline.config import parse_config
 
 ROOT = Path(__file__).parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "build.yml"
@@ -137,7 +138,7 @@ def test_nightly_entry_builds_summarises_and_publishes(name: str, tmp_path: Path
     entry = ROOT / "builds" / "nightly" / f"{name}.yaml"
     runner = run_nightly_entry(tmp_path, entry)
     resolved = spec.build_spec(
-        spec.parse_config(entry.read_text()),
+        parse_config(entry.read_text()),
         {"image_registry": "ghcr.io/acme-corp", "image_repo": "canvos-doca"},
     )
     build, *publishes = runner.calls()

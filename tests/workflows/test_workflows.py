@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from pipeline import canvos, doca, spec
+from pipeline.config import parse_config
 from tests.pipeline import registration
 from tests.workflows import dagger_calls
 
@@ -174,7 +175,7 @@ def test_nightly_entries_exist() -> None:
 
 @pytest.mark.parametrize("path", NIGHTLY, ids=[p.stem for p in NIGHTLY])
 def test_nightly_entry_is_a_valid_build_config(path: Path) -> None:
-    config = spec.parse_config(path.read_text(), source=str(path.relative_to(ROOT)))
+    config = parse_config(path.read_text(), source=str(path.relative_to(ROOT)))
     resolved = spec.build_spec(config)
     # The knobs the workflow adds on top of the file must keep it valid.
     spec.build_spec(config, {"image_registry": "ghcr.io/acme-corp", "image_repo": "canvos-doca"})
@@ -200,7 +201,7 @@ def test_nightly_entry_is_a_valid_build_config(path: Path) -> None:
 
 def nightly_specs() -> dict[str, spec.BuildSpec]:
     return {
-        p.stem: spec.build_spec(spec.parse_config(p.read_text(), str(p)), {"image_repo": "x"})
+        p.stem: spec.build_spec(parse_config(p.read_text(), str(p)), {"image_repo": "x"})
         for p in NIGHTLY
     }
 
