@@ -3,10 +3,12 @@
 # own Dockerfile RUN so that changing extra packages, kernel args or bind
 # mounts never re-runs the DOCA install.
 #
-#   customize.sh extra-packages   apt-install $DOCA_EXTRA_PACKAGES, clean caches
+#   customize.sh extra-packages   apt-install $DOCA_EXTRA_PACKAGES, build the DKMS
+#                                 modules they register, clean caches
 #   customize.sh kernel-args      add $DOCA_KERNEL_ARGS to /etc/cos/bootargs.cfg
-#   customize.sh finalize         mkdir $DOCA_BIND_MOUNTS, upgrade-hazard report,
-#                                 manifest, install the tools, run verify
+#   customize.sh finalize         mkdir $DOCA_BIND_MOUNTS, the image's Kairos boot
+#                                 config, upgrade-hazard report, manifest, install
+#                                 the tools and facts, run verify
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -265,13 +267,13 @@ YAML
           env_file=/run/cos/extra-layout.env
           paths=""
           if [ -f "\$env_file" ]; then
-            paths="\$(sed -n 's/^PERSISTENT_STATE_PATHS=//p' "\$env_file" | tail -n 1 | sed 's/^"//; s/"\$//')"
+            paths="\$(sed -n 's/^PERSISTENT_STATE_PATHS="\{0,1\}\([^"]*\)"\{0,1\}\$/\1/p' "\$env_file")"
           fi
           for p in ${ours}; do
             case " \$paths " in *" \$p "*) ;; *) paths="\${paths:+\$paths }\$p" ;; esac
           done
           mkdir -p /run/cos
-          touch "\$env_file"
+          : >>"\$env_file"
           sed -i '/^PERSISTENT_STATE_PATHS=/d' "\$env_file"
           echo "PERSISTENT_STATE_PATHS=\"\$paths\"" >>"\$env_file"
 YAML
