@@ -147,6 +147,8 @@ def block_values(
         "KERNEL_ARGS": " ".join(spec.kernel_args),
         "BIND_MOUNTS": " ".join(bind_mounts),
         "REBUILD": rebuild,
+        # The module-signing key's build-secret mount; empty without a key pair.
+        "MODULE_SIGNING_MOUNT": "",
     }
 
 

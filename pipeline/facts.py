@@ -149,6 +149,7 @@ def shell_env() -> str:
         "DOCA_KERNEL_PROFILES": " ".join(p.name for p in DOCA_PROFILES if p.kernel_modules),
         "DOCA_OVS_PROFILES": " ".join(p.name for p in DOCA_PROFILES if p.ovs_state),
         "DOCA_VERSION_PATTERN": DOCA_VERSION_PATTERN,
+        "DOCA_REPO_LAYOUT": DOCA_REPO_LAYOUT,
         "DOCA_DEFAULT_REPO_URL": DOCA_DEFAULT_REPO_URL,
         "DOCA_KEY_FILE_NAME": DOCA_KEY_FILE_NAME,
         "DOCA_REPO_LABEL_GLOB": DOCA_REPO_LABEL_GLOB,

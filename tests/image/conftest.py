@@ -1,7 +1,9 @@
+# ruff: noqa: E501  (embedded shell scripts read better unwrapped)
 """Session fixtures for the real DOCA-stage builds (shared between the tests)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,19 +12,33 @@ import pytest
 
 from . import harness
 
-DEFAULT_EXTRA = "jq"
+# jq: a plain package; acpi-call-dkms: a Debian DKMS package, which installs
+# "successfully" without headers and must still end up built for the kernel.
+DEFAULT_EXTRA = "jq acpi-call-dkms"
 DEFAULT_KERNEL_ARGS = "iommu=pt pci=realloc"
 DEFAULT_BIND_MOUNTS = "/var/lib/openvswitch /var/lib/canvos-doca-test"
 
 
+@dataclass(frozen=True)
+class SigningKey:
+    """A module-signing key pair made for the tests (openssl), PEM files."""
+
+    key: Path
+    cert: Path
+    serial: str  # upper-case hex, no colons or leading zeros (modinfo sig_key)
+    subject_cn: str
+    sha256: str  # openssl's colon-separated fingerprint
+
+
 @dataclass
 class Stage:
-    """A built DOCA stage: its image, build log and context."""
+    """A built DOCA stage: its image, build log, context and build secrets."""
 
     image: str
     result: harness.BuildResult
     ctx: Path
     values: dict[str, str]
+    secrets: dict[str, Path]
 
 
 def require_success(result: harness.BuildResult, what: str) -> None:
@@ -60,17 +76,109 @@ def repos(
 
 
 @pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    """A fresh RSA key pair and self-signed certificate, like a user's MOK."""
+    d = tmp_path_factory.mktemp("signing")
+    key, cert = d / "module-signing.key", d / "module-signing.crt"
+    cn = "canvos-doca test module signing"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            f"/CN={cn}",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    def x509(*args: str) -> str:
+        out = subprocess.run(
+            ["openssl", "x509", "-in", str(cert), "-noout", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return out.strip().split("=", 1)[1]
+
+    serial = x509("-serial").replace(":", "").lstrip("0").upper()
+    return SigningKey(key, cert, serial, cn, x509("-fingerprint", "-sha256"))
+
+
+@pytest.fixture(scope="session")
 def stage(
-    base_image: str, repos: harness.RepoServer, tmp_path_factory: pytest.TempPathFactory
+    base_image: str,
+    repos: harness.RepoServer,
+    signing_key: SigningKey,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Stage:
-    """The default build: doca-ofed 3.2.1 online, extra package, kernel args, bind mounts."""
+    """The default build: doca-ofed 3.2.1 online, extra packages (one of them a
+    DKMS package), kernel args, bind mounts, modules signed with a test key."""
     values = harness.block_values(
         repo_url=repos.url(),
         extra_packages=DEFAULT_EXTRA,
         kernel_args=DEFAULT_KERNEL_ARGS,
         bind_mounts=DEFAULT_BIND_MOUNTS,
+        signing=True,
     )
-    ctx = harness.make_context(tmp_path_factory.mktemp("ctx-default"), values)
-    result = harness.build(ctx, harness.stage_tag("default"), base_image)
+    ctx = harness.make_context(
+        tmp_path_factory.mktemp("ctx-default"), values, signing_cert=signing_key.cert
+    )
+    secrets = {harness.SIGNING_SECRET_ID: signing_key.key}
+    result = harness.build(ctx, harness.stage_tag("default"), base_image, secrets=secrets)
     require_success(result, "the default DOCA stage build")
-    return Stage(image=result.tag, result=result, ctx=ctx, values=values)
+    return Stage(image=result.tag, result=result, ctx=ctx, values=values, secrets=secrets)
+
+
+@pytest.fixture(scope="session")
+def stage_330(stage: Stage, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Stage:
+    """The default build at DOCA 3.3.0, without a signing key."""
+    values = {
+        **stage.values,
+        "DOCA_VERSION": "3.3.0",
+        "EXTRA_PACKAGES": "jq",
+        "MODULE_SIGNING_MOUNT": "",
+    }
+    ctx = harness.make_context(tmp_path_factory.mktemp("ctx-330"), values)
+    result = harness.build(ctx, harness.stage_tag("330"), base_image)
+    require_success(result, "the DOCA 3.3.0 build")
+    return Stage(image=result.tag, result=result, ctx=ctx, values=values, secrets={})
+
+
+@pytest.fixture(scope="session")
+def odd_bases(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Variants of the base: an unsupported OS, and a newest kernel without headers."""
+    tags = {}
+    for name, run in (
+        (
+            "fedora",
+            "sed -i 's/^ID=.*/ID=fedora/; s/^VERSION_ID=.*/VERSION_ID=\"40\"/' /etc/os-release",
+        ),
+        (
+            "noheaders",
+            "mkdir -p /lib/modules/9.9.9-nohdr-amd64/kernel && touch /lib/modules/9.9.9-nohdr-amd64/modules.order",
+        ),
+        (
+            "gcc99",
+            'k="$(ls /lib/modules | sort -V | tail -n 1)" && sed -i \'s/^CONFIG_CC_VERSION_TEXT=.*/CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-99 (Debian 99.1.0-1) 99.1.0"/\' "/boot/config-$k"',
+        ),
+    ):
+        d = tmp_path_factory.mktemp(f"base-{name}")
+        (d / "Dockerfile").write_text(
+            f'FROM {base_image}\nRUN cp --remove-destination "$(readlink -f /etc/os-release)" /etc/os-release && {run}\n'
+        )
+        tag = f"{harness.PREFIX}/base-{name}:latest"
+        harness.docker("build", "-t", tag, str(d))
+        tags[name] = tag
+    return tags

@@ -40,6 +40,20 @@ SUITE = "bookworm"
 # to keep concurrent runs (e.g. two checkouts) from replacing each other's tags.
 PREFIX = os.environ.get("CANVOS_DOCA_TEST_PREFIX", "canvos-doca-test")
 MIRROR = "http://deb.debian.org/debian"
+# The module-signing private key reaches the DOCA stage as a BuildKit build
+# secret. Earthly's session secret provider (earthly v0.8.15
+# util/llbutil/secretprovider) looks secrets up by a query-style id whose
+# `name` is what `earthly --secret-file NAME=PATH` sets, so the Dockerfile
+# names it that way; `docker build --secret id=<id>,src=FILE` supplies the
+# same id. The renderer fills @@MODULE_SIGNING_MOUNT@@ with SIGNING_MOUNT
+# when a key pair is configured, and with nothing otherwise.
+SIGNING_SECRET_NAME = "CANVOS_DOCA_MODULE_SIGNING_KEY"
+SIGNING_SECRET_ID = f"name={SIGNING_SECRET_NAME}&v=0"
+SIGNING_MOUNT = (
+    f"--mount=type=secret,id={SIGNING_SECRET_ID},"
+    "target=/run/canvos-doca/module-signing.key,required=true"
+)
+SIGNING_CERT = "keys/module-signing.crt"
 
 BASE_DOCKERFILE = """\
 FROM {rootfs}
@@ -278,6 +292,16 @@ def persistent_paths() -> list[str]:
     return list(persistence.persistent_paths("ubuntu"))
 
 
+def shell_facts() -> str:
+    """facts.env as the renderer writes it, for stand-in builds on Debian 12.
+
+    The stand-in repository has a ``debian12`` OS directory, so the test
+    builds accept that OS next to the supported ones.
+    """
+    text = facts.shell_env()
+    return re.sub(r"^(DOCA_SUPPORTED_OS=.*)$", r"\1 debian12", text, count=1, flags=re.M)
+
+
 def block_values(
     *,
     version: str = "3.2.1",
@@ -288,6 +312,7 @@ def block_values(
     extra_packages: str = "",
     kernel_args: str = "",
     bind_mounts: str = "",
+    signing: bool = False,
 ) -> dict[str, str]:
     return {
         "CONTEXT_DIR": "canvos-doca",
@@ -300,6 +325,7 @@ def block_values(
         "KERNEL_ARGS": kernel_args,
         "BIND_MOUNTS": bind_mounts,
         "REBUILD": "",
+        "MODULE_SIGNING_MOUNT": SIGNING_MOUNT if signing else "",
     }
 
 
@@ -310,6 +336,7 @@ def make_context(
     user_data: str = "#cloud-config\n",
     airgap: Mapping[str, Path] | None = None,
     key_text: str | None = None,
+    signing_cert: Path | None = None,
 ) -> Path:
     """A CanvOS-like build context with the rendered block (rewritten in place)."""
     ctx.mkdir(parents=True, exist_ok=True)
@@ -320,7 +347,7 @@ def make_context(
         OVERLAYS, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md")
     )
     (dest / "doca" / "persistent-paths.txt").write_text("\n".join(persistent_paths()) + "\n")
-    (dest / "doca" / "facts.env").write_text(facts.shell_env())
+    (dest / "doca" / "facts.env").write_text(shell_facts())
     air = dest / "airgap"
     air.mkdir(exist_ok=True)
     (air / ".keep").write_text("")
@@ -331,6 +358,8 @@ def make_context(
             shutil.copy2(src, air / name)
     if key_text is not None:
         (dest / "keys" / "doca.pub").write_text(key_text)
+    if signing_cert is not None:
+        shutil.copy2(signing_cert, dest / SIGNING_CERT)
     dockerfile = insert_block(CANVOS_HEAD, render_block(values)) + CANVOS_TAIL
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "user-data").write_text(user_data)
@@ -370,6 +399,7 @@ def build(
     *,
     no_cache: bool = False,
     proxies: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Path] | None = None,
 ) -> BuildResult:
     """``docker build`` with exactly the build args CanvOS's Earthfile passes."""
     import time
@@ -389,6 +419,8 @@ def build(
     ]
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
         args += ["--build-arg", f"{name}={(proxies or {}).get(name, '')}"]
+    for secret_id, src in (secrets or {}).items():
+        args += ["--secret", f"id={secret_id},src={src}"]
     if no_cache:
         args.append("--no-cache")
     started = time.monotonic()
@@ -413,9 +445,12 @@ def run_in(
     network: str = "none",
     check: bool = False,
     volumes: tuple[str, ...] = (),
+    caps: tuple[str, ...] = (),
 ) -> tuple[int, str]:
     """Run a bash script in a fresh container of ``image``; (exit code, stdout+stderr)."""
     args = [DOCKER, "run", "--rm", f"--network={network}"]
+    for cap in caps:
+        args += ["--cap-add", cap]
     for volume in volumes:
         args += ["-v", volume]
     proc = subprocess.run(

@@ -3,10 +3,12 @@
 # own Dockerfile RUN so that changing extra packages, kernel args or bind
 # mounts never re-runs the DOCA install.
 #
-#   customize.sh extra-packages   apt-install $DOCA_EXTRA_PACKAGES, clean caches
+#   customize.sh extra-packages   apt-install $DOCA_EXTRA_PACKAGES, build the DKMS
+#                                 modules they register, clean caches
 #   customize.sh kernel-args      add $DOCA_KERNEL_ARGS to /etc/cos/bootargs.cfg
-#   customize.sh finalize         mkdir $DOCA_BIND_MOUNTS, upgrade-hazard report,
-#                                 manifest, install the tools, run verify
+#   customize.sh finalize         mkdir $DOCA_BIND_MOUNTS, the image's Kairos boot
+#                                 config, upgrade-hazard report, manifest, install
+#                                 the tools and facts, run verify
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,22 +20,37 @@ PERSISTENT_PATHS="${CANVOS_DOCA_PERSISTENT_PATHS:-/run/canvos-doca/persistent-pa
 BOOTARGS="${CANVOS_DOCA_BOOTARGS:-/etc/cos/bootargs.cfg}"
 export DEBIAN_FRONTEND=noninteractive
 
+# Distribution packages nodeprep would install. A DKMS package installed
+# without headers only registers its source ("Module build ... skipped"), so
+# every module it registered is then built here for the image kernel, with
+# the kernel's compiler and the image's signing key, and the headers go again.
 extra_packages() {
-  local pkgs
+  local pkgs work k hint="the package's module does not build for this kernel (pick a package version that supports it)"
   read -r -a pkgs <<<"${DOCA_EXTRA_PACKAGES:-}"
   mkdir -p "$CANVOS_DOCA_STATE"
-  if [ "${#pkgs[@]}" -eq 0 ]; then
-    : >"${CANVOS_DOCA_STATE}/extra-packages"
-    return 0
-  fi
+  : >"${CANVOS_DOCA_STATE}/extra-packages"
+  : >"${CANVOS_DOCA_STATE}/extra-dkms"
+  [ "${#pkgs[@]}" -gt 0 ] || return 0
   export_proxies
   log "installing extra packages: ${pkgs[*]}"
-  apt-get update -q >/dev/null || die "apt-get update failed before installing extra packages"
-  apt-get install -y -q --no-install-recommends "${pkgs[@]}" ||
-    die "could not install extra packages: ${pkgs[*]}"
+  apt_update
+  apt-get install "${APT_OPTS[@]}" "${pkgs[@]}" || die "could not install extra packages: ${pkgs[*]}"
   dpkg-query -W -f='${Package} ${Version}\n' "${pkgs[@]}" >"${CANVOS_DOCA_STATE}/extra-packages"
-  apt-get clean
-  rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+  k="$(state_value KERNELS)" || k="$(newest_kernel)"
+  dkms_registered | comm -23 - <(sort -u "${CANVOS_DOCA_STATE}/dkms" 2>/dev/null) >"${CANVOS_DOCA_STATE}/extra-dkms"
+  if [ -s "${CANVOS_DOCA_STATE}/extra-dkms" ]; then
+    work="$(mktemp -d /tmp/canvos-doca.XXXXXX)"
+    log "extra packages registered DKMS modules: $(tr '\n' ' ' <"${CANVOS_DOCA_STATE}/extra-dkms")- building them for kernel ${k}"
+    configure_module_signing "$work"
+    install_toolchain "$k" "$work" "$hint"
+    build_dkms_modules "$k" "${CANVOS_DOCA_STATE}/extra-dkms" "$hint"
+    rebuild_initramfs "$k"
+    purge_headers >/dev/null
+    dkms_drop_build_trees "${CANVOS_DOCA_STATE}/extra-dkms"
+    unconfigure_module_signing
+    rm -rf "$work"
+  fi
+  apt_clean
 }
 
 # Kairos' GRUB config sources bootargs.cfg, whose `set baseCmd="..."` line
@@ -112,26 +129,22 @@ hazard_scan() { # -> writes ${CANVOS_DOCA_STATE}/hazards and .../links
   sort -u -k1,1 -o "${CANVOS_DOCA_STATE}/links" "${CANVOS_DOCA_STATE}/links"
 }
 
-env_value() { # KEY -> value from state/doca.env
-  sed -n "s/^$1=//p" "${CANVOS_DOCA_STATE}/doca.env" | head -n 1
-}
-
 write_manifest() {
   local out="${CANVOS_DOCA_SHARE}/manifest.json" k first name version path
   {
     printf '{\n'
     printf '  "schema": 1,\n'
-    printf '  "doca_version": %s,\n' "$(json_str "$(env_value DOCA_VERSION)")"
-    printf '  "profile": %s,\n' "$(json_str "$(env_value DOCA_PROFILE)")"
-    printf '  "profile_version": %s,\n' "$(json_str "$(env_value DOCA_PROFILE_VERSION)")"
-    printf '  "ofed_version": %s,\n' "$(json_str "$(env_value OFED_VERSION)")"
+    printf '  "doca_version": %s,\n' "$(json_str "$(state_value DOCA_VERSION)")"
+    printf '  "profile": %s,\n' "$(json_str "$(state_value DOCA_PROFILE)")"
+    printf '  "profile_version": %s,\n' "$(json_str "$(state_value DOCA_PROFILE_VERSION)")"
+    printf '  "ofed_version": %s,\n' "$(json_str "$(state_value OFED_VERSION)")"
     printf '  "source": {"kind": %s, "repo": %s, "key": %s, "os": %s, "arch": %s},\n' \
-      "$(json_str "$(env_value DOCA_SOURCE)")" "$(json_str "$(env_value DOCA_REPO)")" \
-      "$(json_str "$(env_value DOCA_KEY)")" "$(json_str "$(env_value OS_DIR)")" \
-      "$(json_str "$(env_value ARCH_DIR)")"
-    printf '  "kernel_policy": %s,\n' "$(json_str "$(env_value KERNEL_POLICY)")"
-    printf '  "kernels": %s,\n' "$(json_words "$(env_value KERNELS)")"
-    printf '  "image_kernels": %s,\n' "$(json_words "$(env_value IMAGE_KERNELS)")"
+      "$(json_str "$(state_value DOCA_SOURCE)")" "$(json_str "$(state_value DOCA_REPO)")" \
+      "$(json_str "$(state_value DOCA_KEY)")" "$(json_str "$(state_value OS_DIR)")" \
+      "$(json_str "$(state_value ARCH_DIR)")"
+    printf '  "kernel_policy": %s,\n' "$(json_str "$(state_value KERNEL_POLICY)")"
+    printf '  "kernels": %s,\n' "$(json_words "$(state_value KERNELS)")"
+    printf '  "image_kernels": %s,\n' "$(json_words "$(state_value IMAGE_KERNELS)")"
     printf '  "packages": ['
     first=1
     while read -r name version; do
@@ -143,30 +156,47 @@ write_manifest() {
     printf '  "dkms": ['
     first=1
     while read -r name version; do
-      for k in $(env_value KERNELS); do
+      for k in $(state_value KERNELS); do
         if [ "$first" = 1 ]; then first=0; else printf ','; fi
         printf '\n    {"module": %s, "version": %s, "kernel": %s}' "$(json_str "$name")" "$(json_str "$version")" "$(json_str "$k")"
       done
     done <"${CANVOS_DOCA_STATE}/dkms"
     printf '\n  ],\n'
+    printf '  "extra_dkms": ['
+    first=1
+    while read -r name version; do
+      for k in $(state_value KERNELS); do
+        if [ "$first" = 1 ]; then first=0; else printf ','; fi
+        printf '\n    {"module": %s, "version": %s, "kernel": %s}' "$(json_str "$name")" "$(json_str "$version")" "$(json_str "$k")"
+      done
+    done <"${CANVOS_DOCA_STATE}/extra-dkms"
+    printf '\n  ],\n'
+    printf '  "compiler": {"kernel": %s, "gcc": %s, "version": %s},\n' \
+      "$(json_str "$(state_value KERNEL_CC)")" "$(json_str "$(state_value BUILD_GCC)")" \
+      "$(json_str "$(state_value BUILD_GCC_VERSION)")"
+    printf '  "module_signing": {"mode": %s, "certificate": %s, "sha256": %s, "serial": %s, "subject": %s},\n' \
+      "$(json_str "$(signing_value MODE)")" "$(json_str "$(signing_value CERTIFICATE)")" \
+      "$(json_str "$(signing_value SHA256)")" "$(json_str "$(signing_value SERIAL)")" \
+      "$(json_str "$(signing_value SUBJECT)")"
     printf '  "modules": {'
     first=1
-    for k in $(env_value KERNELS); do
+    for k in $(state_value KERNELS); do
       if [ "$first" = 1 ]; then first=0; else printf ','; fi
       printf '\n    %s: %s' "$(json_str "$k")" \
         "$(find "/lib/modules/${k}/updates/dkms" -name '*.ko*' 2>/dev/null | sort | json_lines)"
     done
     printf '\n  },\n'
-    printf '  "enabled_units": %s,\n' "$(json_words "$(env_value ENABLED_UNITS)")"
+    printf '  "enabled_units": %s,\n' "$(json_words "$(state_value ENABLED_UNITS)")"
     printf '  "firmware_update_on_boot": false,\n'
     printf '  "ofa_kernel_kept": %s,\n' "$([ -d /usr/src/ofa_kernel ] && echo true || echo false)"
     printf '  "build_tools": {"removed": %s, "kept": %s},\n' \
-      "$(json_words "$(env_value BUILD_TOOLS_REMOVED)")" "$(json_words "$(env_value BUILD_TOOLS_KEPT)")"
+      "$(json_words "$(state_value BUILD_TOOLS_REMOVED)")" "$(json_words "$(state_value BUILD_TOOLS_KEPT)")"
     printf '  "extra_packages": %s,\n' "$(sed 's/ .*//' "${CANVOS_DOCA_STATE}/extra-packages" 2>/dev/null | json_lines)"
     printf '  "kernel_args": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/kernel-args" 2>/dev/null || printf '[]')"
-    printf '  "bind_mounts": %s,\n' "$(json_words "${DOCA_BIND_MOUNTS:-}")"
+    printf '  "bind_mounts": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/bind-mounts")"
     printf '  "persistence": {\n'
     printf '    "persistent_paths": %s,\n' "$(sed -e 's/[[:space:]]*#.*//' -e '/^$/d' "$PERSISTENT_PATHS" | json_lines)"
+    printf '    "boot_config": %s,\n' "$(json_str "$CANVOS_DOCA_OEM_CONFIG")"
     printf '    "relocated": ['
     first=1
     while read -r from to; do
@@ -197,12 +227,66 @@ write_manifest() {
   {
     grep -E '^(DOCA_VERSION|DOCA_PROFILE|DOCA_PROFILE_VERSION|OFED_VERSION|KERNELS|ENABLED_UNITS)=' \
       "${CANVOS_DOCA_STATE}/doca.env"
-    printf 'DKMS=%s\n' "$(awk '{printf "%s%s/%s", (NR>1?" ":""), $1, $2}' "${CANVOS_DOCA_STATE}/dkms")"
+    printf 'DKMS=%s\n' "$(cat "${CANVOS_DOCA_STATE}/dkms" "${CANVOS_DOCA_STATE}/extra-dkms" |
+      awk '{printf "%s%s/%s", (NR>1?" ":""), $1, $2}')"
     printf 'PACKAGES=%s\n' "$(awk '{printf "%s%s", (NR>1?" ":""), $1}' "${CANVOS_DOCA_STATE}/packages")"
-    printf 'MODULES=%s\n' "$(for k in $(env_value KERNELS); do
+    printf 'MODULES=%s\n' "$(for k in $(state_value KERNELS); do
       find "/lib/modules/${k}/updates/dkms" -name '*.ko*' -printf '%f\n' 2>/dev/null
     done | sed 's/\.ko.*$//' | sort -u | tr '\n' ' ' | sed 's/ $//')"
   } >"${CANVOS_DOCA_SHARE}/manifest.env"
+}
+
+signing_value() { kv_value "${CANVOS_DOCA_STATE}/module-signing" "$1" || true; }
+
+# The image's own Kairos cloud-config (kairos-init's 01_extra_binds.yaml
+# pattern; immucore appends PERSISTENT_STATE_PATHS of /run/cos/extra-layout.env
+# to the defaults at every boot):
+# - rootfs.after adds our bind-mount paths to that file. yip's
+#   environment_file replaces a key another file already set (the distro
+#   extras), so this is a read-modify-write that keeps what is there.
+# - initramfs (chrooted into the new root, after the bind mounts) moves a
+#   stale persistent copy that hides one of the image's links aside.
+write_boot_config() {
+  local ours="$1"
+  mkdir -p "$(dirname "$CANVOS_DOCA_OEM_CONFIG")"
+  {
+    cat <<'YAML'
+# Generated by canvos-doca at image build time; replaced with each image.
+# Runs at every boot, on any host that boots this image, whichever ISO
+# installed it and across upgrades.
+name: "canvos-doca persistent paths"
+stages:
+YAML
+    if [ -n "$ours" ]; then
+      cat <<YAML
+  rootfs.after:
+    - name: "Add the DOCA stage's bind mounts to the persistent state paths"
+      if: '[ ! -f /run/cos/recovery_mode ] && [ ! -e /run/cos/autoreset_mode ] && [ ! -e /run/cos/uki_install_mode ] && [ ! -f /run/cos/live_mode ]'
+      commands:
+        - |
+          env_file=/run/cos/extra-layout.env
+          paths=""
+          if [ -f "\$env_file" ]; then
+            paths="\$(sed -n 's/^PERSISTENT_STATE_PATHS="\{0,1\}\([^"]*\)"\{0,1\}\$/\1/p' "\$env_file")"
+          fi
+          for p in ${ours}; do
+            case " \$paths " in *" \$p "*) ;; *) paths="\${paths:+\$paths }\$p" ;; esac
+          done
+          mkdir -p /run/cos
+          : >>"\$env_file"
+          sed -i '/^PERSISTENT_STATE_PATHS=/d' "\$env_file"
+          echo "PERSISTENT_STATE_PATHS=\"\$paths\"" >>"\$env_file"
+YAML
+    fi
+    cat <<YAML
+  initramfs:
+    - name: "Move stale persistent copies aside so the image's links take their place"
+      if: '[ -x ${CANVOS_DOCA_LIBDIR}/canvos-doca-restore-links ]'
+      commands:
+        - ${CANVOS_DOCA_LIBDIR}/canvos-doca-restore-links
+YAML
+  } >"${CANVOS_DOCA_OEM_CONFIG}.tmp"
+  mv "${CANVOS_DOCA_OEM_CONFIG}.tmp" "$CANVOS_DOCA_OEM_CONFIG"
 }
 
 print_report() {
@@ -229,13 +313,19 @@ finalize() {
       *) die "bind mount '${m}' is not an absolute path" ;;
     esac
   done
-  [ -f "${CANVOS_DOCA_STATE}/extra-packages" ] || : >"${CANVOS_DOCA_STATE}/extra-packages"
-  [ -f "${CANVOS_DOCA_STATE}/kernel-args" ] || : >"${CANVOS_DOCA_STATE}/kernel-args"
+  local f
+  for f in extra-packages extra-dkms kernel-args; do
+    [ -f "${CANVOS_DOCA_STATE}/${f}" ] || : >"${CANVOS_DOCA_STATE}/${f}"
+  done
+  printf '%s\n' "${mounts[@]}" | sed '/^$/d' >"${CANVOS_DOCA_STATE}/bind-mounts"
   hazard_scan
   write_manifest
-  # The tools live in /usr (immutable, replaced with each image).
+  write_boot_config "${mounts[*]}"
+  # The tools and the facts they read live in /usr (immutable, replaced with each image).
   install -d "${CANVOS_DOCA_LIBDIR}"
   install -m 0644 "$LIB" "${CANVOS_DOCA_LIBDIR}/lib.sh"
+  install -m 0644 "$CANVOS_DOCA_FACTS" "$CANVOS_DOCA_IMAGE_FACTS"
+  install -m 0755 "${here}/canvos-doca-restore-links" "${CANVOS_DOCA_LIBDIR}/canvos-doca-restore-links"
   install -m 0755 "${here}/canvos-doca-verify" /usr/bin/canvos-doca-verify
   install -m 0755 "${HOSTPREP_DIR}/canvos-doca-detect" /usr/bin/canvos-doca-detect
   print_report
