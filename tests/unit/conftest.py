@@ -6,7 +6,9 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,41 @@ def run(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
+
+
+def render(tree: Path, out: Path, *args: str) -> int:
+    """``canvos-doca render --canvos TREE --out OUT ARGS``: the exit code."""
+    from pipeline import cli
+
+    return cli.main(["render", "--canvos", str(tree), "--out", str(out), *args])
+
+
+def render_run(tree: Path, out: Path, *args: str) -> tuple[int, str, str]:
+    """``canvos-doca render``: exit code, stdout, stderr."""
+    return run("render", "--canvos", str(tree), "--out", str(out), *args)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one ``canvos-doca: ...`` line a failed command printed (no traceback)."""
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("canvos-doca: ") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    """Fail instead of hanging when something blocks (e.g. a FIFO opened for reading)."""
+
+    def _timeout(signum: int, frame: object) -> None:
+        raise TimeoutError("render blocked")
+
+    previous = signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 def sourced(arg_file: Path) -> dict[str, str]:

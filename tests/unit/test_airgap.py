@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import airgap, canvos, cli
+from pipeline import airgap, canvos
+from tests.unit.conftest import render
 
 
 def doca_host_deb(directory: Path, version: str, compression: str = "xz") -> Path:
@@ -29,10 +30,6 @@ def doca_host_deb(directory: Path, version: str, compression: str = "xz") -> Pat
         capture_output=True,
     )
     return deb
-
-
-def render(canvos_tree: Path, out: Path, *args: str) -> int:
-    return cli.main(["render", "--canvos", str(canvos_tree), "--out", str(out), *args])
 
 
 def test_a_deb_of_another_doca_version_is_refused_at_render_time(

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import canvos, cli, earthfile
+from pipeline import canvos, earthfile
 from pipeline.spec import BOOL_FIELDS, FIELD_NAMES, LIST_FIELDS, BuildSpec, kebab
-from tests.unit.conftest import EARTHFILE
+from tests.unit.conftest import EARTHFILE, render
 
 CANARY = "canary"
 # Each would create ./canary if a shell evaluated it (no spaces: list flags split).
@@ -144,10 +144,6 @@ def written(directory: Path) -> dict[str, str]:
     pairs = [line.split("=", 1) for line in lines if not line.startswith("#")]
     assert all(value[0] == value[-1] == "'" for _, value in pairs)
     return {key: value[1:-1] for key, value in pairs}
-
-
-def render(tree: Path, out: Path, *args: str) -> int:
-    return cli.main(["render", "--canvos", str(tree), "--out", str(out), *args])
 
 
 @pytest.mark.parametrize(("name", "value"), list(_cases()))

@@ -13,21 +13,9 @@ import pytest
 
 from pipeline import checkout, cli, textfile
 from pipeline.errors import InvalidInput
-from tests.unit.conftest import git_commit_all, make_canvos_tree
+from tests.unit.conftest import git_commit_all, make_canvos_tree, one_error_line, render
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def render(canvos_tree: Path, out: Path, *args: str) -> int:
-    return cli.main(["render", "--canvos", str(canvos_tree), "--out", str(out), *args])
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("canvos-doca: ") and "Traceback" not in err
-    return lines[0]
 
 
 # ---------------------------------------------------------------- the commit

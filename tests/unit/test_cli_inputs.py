@@ -16,13 +16,9 @@ from pipeline import canvos, context, facts
 from pipeline.description import tool_version
 from pipeline.spec import BuildSpec
 from tests import earthfiles
-from tests.unit.conftest import git_commit_all, old_tree, run
+from tests.unit.conftest import git_commit_all, old_tree, render_run, run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def render(tree: Path, out: Path, *args: str) -> tuple[int, str, str]:
-    return run("render", "--canvos", str(tree), "--out", str(out), *args)
 
 
 def block(out: Path) -> str:
@@ -51,7 +47,7 @@ def test_kernel_arguments_are_split_at_spaces_never_at_commas(
     canvos_tree: Path, tmp_path: Path, args: list[str], expected: str
 ) -> None:
     out = tmp_path / "out"
-    code, stdout, err = render(canvos_tree, out, *args)
+    code, stdout, err = render_run(canvos_tree, out, *args)
     assert code == 0, err
     assert f'ARG DOCA_KERNEL_ARGS="{expected}"' in block(out)
     assert f"kernel_args = {expected}" in stdout  # the plan shows them as the kernel reads them
@@ -61,7 +57,7 @@ def test_a_yaml_list_item_is_one_kernel_argument(canvos_tree: Path, tmp_path: Pa
     config = tmp_path / "build.yaml"
     config.write_text("kernel_args:\n  - console=ttyS1,115200n8\n  - isolcpus=2-27,30-55\n")
     out = tmp_path / "out"
-    code, _, err = render(canvos_tree, out, "--config", str(config))
+    code, _, err = render_run(canvos_tree, out, "--config", str(config))
     assert code == 0, err
     assert 'ARG DOCA_KERNEL_ARGS="console=ttyS1,115200n8 isolcpus=2-27,30-55"' in block(out)
 
@@ -73,7 +69,7 @@ def test_messages_name_the_local_checkout_and_its_pe_version(
     canvos_tree: Path, tmp_path: Path
 ) -> None:
     tree = old_tree(canvos_tree)
-    code, _, err = render(tree, tmp_path / "out", "--k8s-version", "1.20.1")
+    code, _, err = render_run(tree, tmp_path / "out", "--k8s-version", "1.20.1")
     assert code == 2
     assert f"the CanvOS checkout {tree.resolve()} (PE_VERSION {earthfiles.V4_6_PE_VERSION})" in err
     assert facts.CANVOS_DEFAULT_REF not in err
@@ -84,7 +80,7 @@ def test_records_name_the_checkout_not_the_default_ref(canvos_tree: Path, tmp_pa
     commit = git_commit_all(tree)
     subprocess.run(["git", "-C", str(tree), "tag", "v4.6.24"], check=True)
     out = tmp_path / "out"
-    code, stdout, err = render(tree, out)
+    code, stdout, err = render_run(tree, out)
     assert code == 0, err
     recorded = json.loads((out / "canvos-doca.json").read_text())
     assert recorded["canvos"] == {
@@ -103,7 +99,7 @@ def test_a_ref_flag_with_a_local_checkout_is_refused(
     canvos_tree: Path, tmp_path: Path, flag: str
 ) -> None:
     value = "v4.9.38" if flag == "--canvos-ref" else "https://example.com/CanvOS.git"
-    code, _, err = render(canvos_tree, tmp_path / "out", flag, value)
+    code, _, err = render_run(canvos_tree, tmp_path / "out", flag, value)
     assert code == 2 and "cannot be used with --canvos" in err
     assert not (tmp_path / "out").exists()
 
@@ -139,7 +135,7 @@ def test_plan_without_a_checkout_lists_what_was_not_checked(canvos_tree: Path) -
 
 def test_os_version_22_is_22_04_as_in_canvos(canvos_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, _, err = render(canvos_tree, out, "--os-version", "22")
+    code, _, err = render_run(canvos_tree, out, "--os-version", "22")
     assert code == 0, err
     assert "OS_VERSION='22.04'" in (out / ".arg").read_text().splitlines()
 
@@ -201,7 +197,7 @@ def test_a_k8s_version_json_that_is_not_an_object_of_lists_is_refused(
     canvos_tree: Path, tmp_path: Path, text: str
 ) -> None:
     (canvos_tree / "k8s_version.json").write_text(text)
-    code, _, err = render(canvos_tree, tmp_path / "out", "--k8s-version", "1.20.1")
+    code, _, err = render_run(canvos_tree, tmp_path / "out", "--k8s-version", "1.20.1")
     assert code == 2 and "k8s_version.json" in err
     assert not (tmp_path / "out").exists()
 

@@ -11,11 +11,7 @@ import pytest
 from pipeline import canvos, context, earthfile, facts
 from pipeline.spec import BuildSpec
 from tests import earthfiles
-from tests.unit.conftest import git_commit_all, old_tree, overlays, run, sourced, tree
-
-
-def render(checkout: Path, out: Path, *args: str) -> tuple[int, str, str]:
-    return run("render", "--canvos", str(checkout), "--out", str(out), *args)
+from tests.unit.conftest import git_commit_all, old_tree, overlays, render_run, run, sourced, tree
 
 
 @pytest.mark.parametrize("text", [earthfiles.V4_6, earthfiles.V4_9, earthfiles.MAIN])
@@ -34,7 +30,7 @@ def test_arg_keys_are_those_the_earthfile_declares(text: str) -> None:
 
 def test_v4_6_gets_no_force_interactive_install_key(canvos_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, _, err = render(old_tree(canvos_tree), out)
+    code, _, err = render_run(old_tree(canvos_tree), out)
     assert code == 0, err
     values = sourced(out / ".arg")
     assert "FORCE_INTERACTIVE_INSTALL" not in values
@@ -52,7 +48,7 @@ def test_v4_6_gets_no_force_interactive_install_key(canvos_tree: Path, tmp_path:
 def test_a_setting_the_old_earthfile_would_ignore_is_refused(
     canvos_tree: Path, tmp_path: Path, args: list[str], field: str
 ) -> None:
-    code, _, err = render(old_tree(canvos_tree), tmp_path / "out", *args)
+    code, _, err = render_run(old_tree(canvos_tree), tmp_path / "out", *args)
     assert code == 2
     assert f"{field}: cannot be set for the CanvOS checkout" in err and "does not declare" in err
 

@@ -11,11 +11,7 @@ import yaml
 from pipeline import canvos, cli, facts, inputs
 from pipeline.errors import InvalidInput
 from pipeline.spec import build_spec
-from tests.unit.conftest import PE_VERSION, git_commit_all, sourced
-
-
-def render(canvos_tree: Path, out: Path, *args: str) -> int:
-    return cli.main(["render", "--canvos", str(canvos_tree), "--out", str(out), *args])
+from tests.unit.conftest import PE_VERSION, git_commit_all, render, sourced
 
 
 def test_block_goes_below_the_marker_and_keeps_user_lines(

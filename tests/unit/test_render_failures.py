@@ -4,10 +4,9 @@ and a fix, no traceback, nothing left behind."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -142,18 +141,6 @@ CASES: dict[str, Case] = {
 }
 
 
-@pytest.fixture
-def no_hang() -> Iterator[None]:
-    def _timeout(signum: int, frame: object) -> None:
-        raise TimeoutError("render blocked")
-
-    previous = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 def _snapshot(root: Path) -> set[str]:
     return {
         str(Path(d, name).relative_to(root))
@@ -162,7 +149,7 @@ def _snapshot(root: Path) -> set[str]:
     }
 
 
-@pytest.mark.usefixtures("no_hang")
+@pytest.mark.usefixtures("alarm")
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_failure_is_one_line_with_path_and_fix(
     case: str, canvos_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline import canvos, cli, output
+from tests.unit.conftest import one_error_line, render
 
 TOKEN = "edge-host-t0ken-5ENTINEL"
 PROXY = "http://builder:pr0xy-5ENTINEL@proxy.example.com:3128"
-
-
-def render(canvos_tree: Path, out: Path, *args: str) -> int:
-    return cli.main(["render", "--canvos", str(canvos_tree), "--out", str(out), *args])
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("canvos-doca: ") and "Traceback" not in err
-    return lines[0]
 
 
 def user_data(tmp_path: Path, mode: int = 0o600) -> Path:
@@ -38,20 +25,6 @@ def user_data(tmp_path: Path, mode: int = 0o600) -> Path:
 
 def secret_args(tmp_path: Path) -> list[str]:
     return ["--user-data", str(user_data(tmp_path)), "--https-proxy", PROXY]
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """Fail instead of hanging when something blocks (e.g. a FIFO opened for reading)."""
-
-    def _timeout(signum: int, frame: object) -> None:
-        raise TimeoutError("render blocked")
-
-    previous = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------- 15.2: never write outside --out
