@@ -54,6 +54,20 @@ _TOKEN = re.compile(r"@@([A-Z_]+)@@")
 _BLOCK_WORD = re.compile(r"[A-Za-z0-9._:/@%+=,~-]+")
 
 
+# The module-signing private key reaches the DOCA steps as a build secret.
+# Earthly (v0.8.15 util/llbutil/secretprovider) looks secrets up by a
+# query-style id whose ``name`` is what ``earthly --secret-file NAME=PATH``
+# sets; ``docker build --secret id=<id>,src=FILE`` supplies the same id.
+MODULE_SIGNING_SECRET_NAME = "CANVOS_DOCA_MODULE_SIGNING_KEY"
+MODULE_SIGNING_SECRET_ID = f"name={MODULE_SIGNING_SECRET_NAME}&v=0"
+MODULE_SIGNING_MOUNT = (
+    f"--mount=type=secret,id={MODULE_SIGNING_SECRET_ID},"
+    "target=/run/canvos-doca/module-signing.key,required=true"
+)
+# Block values that are ours, not the user's: one of these exact texts.
+_FIXED_VALUES = {"MODULE_SIGNING_MOUNT": frozenset({"", MODULE_SIGNING_MOUNT})}
+
+
 def render_doca_block(template: str, values: Mapping[str, str]) -> str:
     """Fill ``@@NAME@@`` tokens of the Dockerfile fragment; every token must
     be known and every value safe where it goes (``ValueError`` otherwise:
@@ -63,6 +77,10 @@ def render_doca_block(template: str, values: Mapping[str, str]) -> str:
         raise ValueError(f"Dockerfile fragment uses unknown tokens: {', '.join(missing)}")
     quoted = set(re.findall(r'"@@([A-Z_]+)@@"', template))
     for name in _TOKEN.findall(template):
+        if name in _FIXED_VALUES:
+            if values[name] not in _FIXED_VALUES[name]:
+                raise ValueError(f"{name} cannot be written into the Dockerfile safely")
+            continue
         words = values[name].split(" ") if name in quoted else [values[name]]
         if values[name] and not all(_BLOCK_WORD.fullmatch(word) for word in words):
             raise ValueError(f"{name} cannot be written into the Dockerfile safely")

@@ -40,19 +40,10 @@ SUITE = "bookworm"
 # to keep concurrent runs (e.g. two checkouts) from replacing each other's tags.
 PREFIX = os.environ.get("CANVOS_DOCA_TEST_PREFIX", "canvos-doca-test")
 MIRROR = "http://deb.debian.org/debian"
-# The module-signing private key reaches the DOCA stage as a BuildKit build
-# secret. Earthly's session secret provider (earthly v0.8.15
-# util/llbutil/secretprovider) looks secrets up by a query-style id whose
-# `name` is what `earthly --secret-file NAME=PATH` sets, so the Dockerfile
-# names it that way; `docker build --secret id=<id>,src=FILE` supplies the
-# same id. The renderer fills @@MODULE_SIGNING_MOUNT@@ with SIGNING_MOUNT
-# when a key pair is configured, and with nothing otherwise.
-SIGNING_SECRET_NAME = "CANVOS_DOCA_MODULE_SIGNING_KEY"
-SIGNING_SECRET_ID = f"name={SIGNING_SECRET_NAME}&v=0"
-SIGNING_MOUNT = (
-    f"--mount=type=secret,id={SIGNING_SECRET_ID},"
-    "target=/run/canvos-doca/module-signing.key,required=true"
-)
+# The module-signing key's build secret, as the renderer mounts it
+# (pipeline/canvos.py); test builds pass it with `docker build --secret`.
+SIGNING_SECRET_ID = canvos.MODULE_SIGNING_SECRET_ID
+SIGNING_MOUNT = canvos.MODULE_SIGNING_MOUNT
 SIGNING_CERT = "keys/module-signing.crt"
 
 BASE_DOCKERFILE = """\

@@ -152,13 +152,15 @@ online_source() {
 }
 
 airgap_source() {
-  local key_name debs
+  local key_name debs glob
   REPO_DIR="$AIRGAP_MOUNT"
   if [ "$DOCA_SOURCE" = repo-deb ]; then
-    mapfile -t debs < <(find "$AIRGAP_MOUNT" -maxdepth 1 -name 'doca-host_*.deb' | sort)
-    [ "${#debs[@]}" -eq 1 ] || die "expected exactly one doca-host_*.deb in the air-gap directory, found ${#debs[@]}"
+    glob="$(fact DOCA_LOCAL_REPO_GLOB)"
+    mapfile -t debs < <(find "$AIRGAP_MOUNT" -maxdepth 1 -name "$glob" | sort)
+    [ "${#debs[@]}" -eq 1 ] || die "expected exactly one ${glob} in the air-gap directory, found ${#debs[@]}"
+    # The file name carries the version right after the glob's fixed prefix.
     case "$(basename "${debs[0]}")" in
-      "doca-host_${DOCA_VERSION}-"*) ;;
+      "${glob%%\**}${DOCA_VERSION}-"*) ;;
       *) die "DOCA version ${DOCA_VERSION} not in the air-gapped source: $(basename "${debs[0]}") is another version" ;;
     esac
     # Unpacked into a temporary directory instead of dpkg -i: nothing is
