@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import canvos, facts, persistence
+from pipeline import canvos, facts, hostitems, persistence
 
 from . import standin
 
@@ -328,8 +328,15 @@ def make_context(
     airgap: Mapping[str, Path] | None = None,
     key_text: str | None = None,
     signing_cert: Path | None = None,
+    host: hostitems.HostItems | None = None,
+    bfb: Path | None = None,
 ) -> Path:
-    """A CanvOS-like build context with the rendered block (rewritten in place)."""
+    """A CanvOS-like build context with the rendered block (rewritten in place).
+
+    ``host``: the host items written by the project's own writer
+    (``pipeline.hostitems``, none when omitted); ``bfb``: a BFB file copied
+    into the host items' BFB directory.
+    """
     ctx.mkdir(parents=True, exist_ok=True)
     dest = ctx / "canvos-doca"
     if dest.exists():
@@ -347,6 +354,12 @@ def make_context(
             shutil.copytree(src, air / name, dirs_exist_ok=True)
         else:
             shutil.copy2(src, air / name)
+    for rel, text in hostitems.context_files(host or hostitems.HostItems()).items():
+        path = ctx / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if bfb is not None:
+        shutil.copy2(bfb, ctx / hostitems.BFB_DIR / bfb.name)
     if key_text is not None:
         (dest / "keys" / "doca.pub").write_text(key_text)
     if signing_cert is not None:

@@ -14,7 +14,16 @@ The packages are shaped like DOCA's where it matters to the image build:
   calls ``systemctl`` the way vendor scripts do (fails without systemd running);
 * ``mlnx-fw-updater``: its postinst runs the updater program unconditionally,
   which records that it ran (the build must never let it run);
-* ``dkms`` at a higher version than Debian's, which must lose.
+* ``dkms`` at a higher version than Debian's, which must lose;
+* what ``doca-all`` adds for BlueField hosts (the AI-RA-Infra nodeprep checks
+  them): ``rshim`` (``rshim.service`` and ``bfb-install``), ``mft`` (``mst``,
+  ``mlxconfig``, ``flint``) and ``mlnx-nfsrdma-dkms``, a real DKMS package
+  (DKMS name ``mlnx-nfsrdma``) whose module ``rpcrdma`` answers to the aliases
+  ``xprtrdma`` and ``svcrdma`` and installs under ``updates/dkms``, overriding
+  Debian's in-tree ``net/sunrpc/xprtrdma/rpcrdma.ko`` the way NVIDIA's
+  package does (an out-of-tree module of the same name wins by depmod's
+  ``updates`` priority; a module named ``xprtrdma`` would merely shadow an
+  alias of the in-tree one).
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ OFED_FOR = {"3.2.1": "25.10-1.7.1", "3.3.0": "26.01-0.5.2", "3.1.0": "25.07-0.9.
 # DOCA releases whose kernel modules do not compile against the test kernels.
 BROKEN = {"3.1.0"}
 FW_MARKER = "/var/lib/standin-fw-updater/ran"
+# The profile that adds the BlueField host tools and NFS over RDMA.
+DOCA_ALL = "doca-all"
 # The files of the stand-in packages that stay under Kairos persistent paths
 # after the stage's relocation (the hazard report must list exactly these).
 EXPECTED_HAZARDS = {"/usr/libexec/mlnx_ofed/mlnx_interface_mgr.sh"}
@@ -271,6 +282,102 @@ def _fw_pkg(ofed: str) -> Pkg:
     )
 
 
+_NFSRDMA_C = """\
+#include <linux/module.h>
+#include <linux/init.h>
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("canvos-doca stand-in for NVIDIA's rpcrdma (NFS over RDMA)");
+MODULE_VERSION("{version}");
+/* Like the in-tree rpcrdma: one module, loadable by its historical names. */
+MODULE_ALIAS("xprtrdma");
+MODULE_ALIAS("svcrdma");
+static int __init standin_init(void) {{ pr_info("rpcrdma stand-in loaded\\n"); return 0; }}
+static void __exit standin_exit(void) {{ }}
+module_init(standin_init);
+module_exit(standin_exit);
+"""
+
+
+def _nfsrdma_pkg(doca: str, ofed: str, kernel_dkms: Pkg) -> Pkg:
+    short = ofed.split("-")[0]
+    src = f"/usr/src/mlnx-nfsrdma-{short}"
+    dkms_conf = textwrap.dedent(
+        f"""\
+        PACKAGE_NAME="mlnx-nfsrdma"
+        PACKAGE_VERSION="{short}"
+        MAKE[0]="make -C ${{kernel_source_dir}} M=${{dkms_tree}}/${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build modules"
+        CLEAN="true"
+        BUILT_MODULE_NAME[0]="rpcrdma"
+        DEST_MODULE_LOCATION[0]="/updates/dkms"
+        AUTOINSTALL="yes"
+        """
+    )
+    code = _NFSRDMA_C.format(version=short)
+    if doca in BROKEN:
+        code = '#error "stand-in: this release does not support this kernel"\n' + code
+    return Pkg(
+        name="mlnx-nfsrdma-dkms",
+        version=f"{short}.OFED.{ofed.replace('-', '.')}-1",
+        depends=f"dkms, gcc, make, mlnx-ofed-kernel-dkms (= {kernel_dkms.version})",
+        files=(
+            (f"{src}/dkms.conf", dkms_conf, 0o644),
+            (f"{src}/Makefile", "obj-m := rpcrdma.o\n", 0o644),
+            (f"{src}/rpcrdma.c", code, 0o644),
+        ),
+        postinst=f"""\
+        if [ "$1" = configure ]; then
+          /usr/lib/dkms/common.postinst mlnx-nfsrdma {short} "" "" "$2"
+        fi
+        """,
+        prerm=f"""\
+        dkms remove -m mlnx-nfsrdma -v {short} --all || true
+        """,
+        description="NFS over RDMA modules (stand-in)",
+    )
+
+
+def _tool(name: str, what: str) -> str:
+    return f"#!/bin/sh\necho '{name}: canvos-doca stand-in ({what}); no hardware touched'\n"
+
+
+def _rshim_pkg() -> Pkg:
+    unit = textwrap.dedent(
+        """\
+        [Unit]
+        Description=stand-in rshim driver for BlueField SoC
+        After=network.target
+
+        [Service]
+        ExecStart=/usr/sbin/rshim -f
+
+        [Install]
+        WantedBy=multi-user.target
+        """
+    )
+    return Pkg(
+        name="rshim",
+        version="2.1.5-1",
+        files=(
+            ("/lib/systemd/system/rshim.service", unit, 0o644),
+            ("/usr/sbin/rshim", _tool("rshim", "BlueField rshim driver"), 0o755),
+            ("/usr/sbin/bfb-install", _tool("bfb-install", "flashes a BFB"), 0o755),
+        ),
+        description="BlueField rshim driver and bfb-install (stand-in)",
+    )
+
+
+def _mft_pkg() -> Pkg:
+    return Pkg(
+        name="mft",
+        version="4.34.0-145",
+        files=tuple(
+            (f"/usr/bin/{tool}", _tool(tool, "NVIDIA Firmware Tools"), 0o755)
+            for tool in ("mst", "mlxconfig", "flint")
+        ),
+        description="NVIDIA Firmware Tools (stand-in)",
+    )
+
+
 def _doca_dkms() -> Pkg:
     fake = "#!/bin/sh\necho 'DOCA dkms stand-in: must never be installed' >&2\nexit 1\n"
     return Pkg(
@@ -287,12 +394,16 @@ def packages(doca: str) -> list[Pkg]:
     kernel = _kernel_pkgs(doca, ofed)
     utils = _utils_pkg(doca, ofed)
     fw = _fw_pkg(ofed)
-    pkgs: list[Pkg] = [*kernel, utils, fw, _doca_dkms()]
+    nfsrdma = _nfsrdma_pkg(doca, ofed, kernel[0])
+    rshim, mft = _rshim_pkg(), _mft_pkg()
+    pkgs: list[Pkg] = [*kernel, utils, fw, _doca_dkms(), nfsrdma, rshim, mft]
     for profile in PROFILES:
         if profile in KERNEL_PROFILES:
             deps = f"mlnx-ofed-kernel-dkms (= {kernel[0].version}), {utils.name}, {fw.name}"
         else:
             deps = utils.name
+        if profile == DOCA_ALL:
+            deps += f", {rshim.name}, {mft.name}, {nfsrdma.name} (= {nfsrdma.version})"
         pkgs.append(Pkg(name=profile, version=meta_version, depends=deps))
     return pkgs
 

@@ -32,7 +32,13 @@ def test_version_pattern_takes_exact_ascii_versions_only() -> None:
 
 
 def test_every_source_is_recorded() -> None:
-    for source in (facts.DOCA_SOURCE, facts.KAIROS_SOURCE, facts.CANVOS_SOURCE):
+    for source in (
+        facts.DOCA_SOURCE,
+        facts.KAIROS_SOURCE,
+        facts.CANVOS_SOURCE,
+        facts.NODEPREP_SOURCE,
+        facts.HOST_ITEMS_SOURCE,
+    ):
         assert re.search(r"20\d\d-\d\d|v\d+\.\d+", source), source
 
 

@@ -359,23 +359,6 @@ relocate_persistent_files() {
   done < <(grep -E '^/opt/[^/]+$' "${WORK}/doca.files")
 }
 
-enable_unit() { # UNIT
-  local unit="$1" unit_path="" wanted target d
-  for d in /usr/lib/systemd/system /lib/systemd/system /etc/systemd/system; do
-    if [ -e "${d}/${unit}" ]; then
-      unit_path="${d}/${unit}"
-      break
-    fi
-  done
-  [ -n "$unit_path" ] || return 1
-  wanted="$(sed -n 's/^WantedBy=//p' "$unit_path" | tr ' ' '\n' | sed '/^$/d')"
-  [ -n "$wanted" ] || wanted=multi-user.target
-  for target in $wanted; do
-    mkdir -p "/usr/lib/systemd/system/${target}.wants"
-    ln -sfn "../${unit}" "/usr/lib/systemd/system/${target}.wants/${unit}"
-  done
-}
-
 # ---------------------------------------------------------------- clean-up
 # Build-only things go: headers, the DOCA source, lists, caches, logs, DKMS
 # build trees and every private key. DOCA is held where it is.

@@ -22,6 +22,8 @@ CANVOS_DOCA_SIGNING_CERT="${CANVOS_DOCA_KEYS}/module-signing.crt"
 CANVOS_DOCA_SIGNING_KEY=/run/canvos-doca/module-signing.key
 CANVOS_DOCA_SIGNING_DER="${CANVOS_DOCA_SHARE}/module-signing.der"
 CANVOS_DOCA_DKMS_CONF=/etc/dkms/framework.conf.d/canvos-doca.conf
+# Where the image keeps a BFB's content (the nodeprep's path links here).
+CANVOS_DOCA_BFB_STORE="${CANVOS_DOCA_SHARE}/bfb"
 # The image's own Kairos cloud-config (persistent paths, boot-time repairs).
 CANVOS_DOCA_OEM_CONFIG="${CANVOS_DOCA_OEM_CONFIG:-/system/oem/50_canvos-doca.yaml}"
 APT_OPTS=(-y -q --no-install-recommends
@@ -289,6 +291,38 @@ unconfigure_module_signing() {
 # the way modinfo's sig_key names the signer.
 cert_serial() { openssl x509 -inform DER -in "$1" -noout -serial | sed 's/^serial=//; s/://g; s/^0*//' | tr 'a-f' 'A-F'; }
 module_sig_key() { modinfo -k "$2" -F sig_key "$1" 2>/dev/null | sed 's/://g; s/^0*//' | tr 'a-f' 'A-F'; }
+
+# ------------------------------------------------------------------ systemd
+
+# enable_unit UNIT: enable UNIT for boot by vendor links
+# /usr/lib/systemd/system/<WantedBy>.wants/UNIT (multi-user.target when the
+# unit names none). /usr/lib is replaced with each image; links under the
+# persistent /etc/systemd would linger after an upgrade drops the unit.
+# Returns 1 when the unit file is not in the image.
+enable_unit() {
+  local unit="$1" unit_path="" wanted target d
+  for d in /usr/lib/systemd/system /lib/systemd/system /etc/systemd/system; do
+    if [ -e "${d}/${unit}" ]; then
+      unit_path="${d}/${unit}"
+      break
+    fi
+  done
+  [ -n "$unit_path" ] || return 1
+  wanted="$(sed -n 's/^WantedBy=//p' "$unit_path" | tr ' ' '\n' | sed '/^$/d')"
+  [ -n "$wanted" ] || wanted=multi-user.target
+  for target in $wanted; do
+    mkdir -p "/usr/lib/systemd/system/${target}.wants"
+    ln -sfn "../${unit}" "/usr/lib/systemd/system/${target}.wants/${unit}"
+  done
+}
+
+# vendor_wants_link UNIT: the first /usr/lib (or /lib) <target>.wants/UNIT
+# link, empty when there is none. `systemctl is-enabled` only counts /etc
+# links for units with an [Install] section, so this is what "enabled for
+# boot" means for the image's vendor links.
+vendor_wants_link() {
+  find /usr/lib/systemd/system /lib/systemd/system -path "*.wants/$1" 2>/dev/null | head -n 1
+}
 
 # ---------------------------------------------------------------------- DKMS
 

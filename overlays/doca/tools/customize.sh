@@ -5,6 +5,9 @@
 #
 #   customize.sh extra-packages   apt-install $DOCA_EXTRA_PACKAGES, build the DKMS
 #                                 modules they register, clean caches
+#   customize.sh host-items       place the host items of the build context's
+#                                 host/ directory: files, units enabled for boot,
+#                                 modprobe options, modules to load, the BFB
 #   customize.sh kernel-args      add $DOCA_KERNEL_ARGS to /etc/cos/bootargs.cfg
 #   customize.sh finalize         mkdir $DOCA_BIND_MOUNTS, the image's Kairos boot
 #                                 config, upgrade-hazard report, manifest, install
@@ -16,6 +19,7 @@ LIB="${CANVOS_DOCA_LIB:-/run/canvos-doca/install/lib.sh}"
 # shellcheck source-path=SCRIPTDIR source=../install/lib.sh
 . "$LIB"
 HOSTPREP_DIR="${CANVOS_DOCA_HOSTPREP:-/run/canvos-doca/hostprep}"
+HOST_DIR="${CANVOS_DOCA_HOST:-/run/canvos-doca/host}"
 PERSISTENT_PATHS="${CANVOS_DOCA_PERSISTENT_PATHS:-/run/canvos-doca/persistent-paths.txt}"
 BOOTARGS="${CANVOS_DOCA_BOOTARGS:-/etc/cos/bootargs.cfg}"
 export DEBIAN_FRONTEND=noninteractive
@@ -51,6 +55,128 @@ extra_packages() {
     rm -rf "$work"
   fi
   apt_clean
+}
+
+# ------------------------------------------------------------- host items
+# What a host's nodeprep expects beyond DOCA (pipeline/hostitems.py writes the
+# lists). Everything lands where an OS upgrade replaces it: units are enabled
+# by /usr/lib links, modprobe options and modules to load go to /usr/lib files
+# (facts HOST_MODPROBE_FILE, HOST_MODULES_LOAD_FILE), and the BFB's content
+# stays in /usr with one link at the path the nodeprep reads (/opt is a Kairos
+# persistent path: a copy there would be duplicated into COS_PERSISTENT at
+# first boot and never replaced). Each item is recorded in the state for the
+# manifest and verify.
+
+# Items of a host list file: comment and blank lines dropped.
+host_list() { sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' "${HOST_DIR}/$1"; }
+
+host_items() {
+  local f
+  [ -d "$HOST_DIR" ] || die "no host items directory ${HOST_DIR}: render the build context with the same canvos-doca version as these scripts"
+  for f in files.list units.list modprobe.list modules-load.list; do
+    [ -f "${HOST_DIR}/${f}" ] || die "host item list ${HOST_DIR}/${f} is missing from the build context"
+  done
+  mkdir -p "$CANVOS_DOCA_STATE"
+  place_host_files
+  enable_host_units
+  write_host_config "$(fact HOST_MODPROBE_FILE)" modprobe.list host-modprobe options
+  write_host_config "$(fact HOST_MODULES_LOAD_FILE)" modules-load.list host-modules-load ""
+  check_modules_to_load
+  place_bfb
+}
+
+# files.list: MODE SHA256 DEST; the content is files/<SHA256>, checked again here.
+place_host_files() {
+  local mode sha dest src got
+  : >"${CANVOS_DOCA_STATE}/host-files"
+  while read -r mode sha dest; do
+    [[ "$mode" =~ ^[0-7]{3,4}$ ]] || die "host file ${dest}: mode '${mode}' is not octal permission bits (e.g. 0644)"
+    [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || die "host file ${dest}: '${sha}' is not a SHA-256"
+    case "$dest" in
+      /*/../* | /*/.. | */./* | *//*) die "host file '${dest}': the path must be absolute and normalised" ;;
+      /?*) ;;
+      *) die "host file '${dest}': the path must be absolute" ;;
+    esac
+    src="${HOST_DIR}/files/${sha}"
+    [ -f "$src" ] || die "host file ${dest}: its content files/${sha} is missing from the build context"
+    got="$(sha256sum "$src" | cut -d' ' -f1)"
+    [ "$got" = "$sha" ] || die "host file ${dest}: content SHA-256 ${got} is not the listed ${sha}"
+    install -D -m "$mode" "$src" "$dest"
+    log "host file ${dest} (mode ${mode}, sha256 ${sha})"
+    printf '%s %s %s\n' "$mode" "$sha" "$dest" >>"${CANVOS_DOCA_STATE}/host-files"
+  done < <(host_list files.list)
+}
+
+# units.list: units enabled by vendor links. An /etc/systemd/system link a
+# package script made (deb-systemd-helper) goes: /etc/systemd is persistent on
+# Kairos, so it would outlive the unit after an upgrade.
+enable_host_units() {
+  local unit
+  : >"${CANVOS_DOCA_STATE}/host-units"
+  while read -r unit _; do
+    [[ "$unit" =~ ^[A-Za-z0-9@._:-]+\.(service|socket|timer|path|target|mount)$ ]] ||
+      die "unit '${unit}' to enable is not a systemd unit name (e.g. lldpd.service)"
+    if [ ! -e "/usr/lib/systemd/system/${unit}" ] && [ ! -e "/lib/systemd/system/${unit}" ] &&
+      [ -e "/etc/systemd/system/${unit}" ]; then
+      die "unit ${unit} is only under /etc/systemd/system, a Kairos persistent path: place it under /usr/lib/systemd/system"
+    fi
+    enable_unit "$unit" ||
+      die "unit ${unit} to enable is not in the image: add the package that ships it to the extra packages, or place it under /usr/lib/systemd/system as a host file"
+    rm -f /etc/systemd/system/*.wants/"${unit}"
+    log "unit ${unit} enabled for boot by $(find /usr/lib/systemd/system -path "*.wants/${unit}" | tr '\n' ' ')"
+    printf '%s\n' "$unit" >>"${CANVOS_DOCA_STATE}/host-units"
+  done < <(host_list units.list)
+}
+
+# write_host_config FILE LIST STATE PREFIX: one "PREFIX line" per list item
+# (a module name first) into FILE; no file when the list is empty.
+write_host_config() {
+  local file="$1" list="$2" state="$3" prefix="$4" line
+  host_list "$list" | sed 's/[[:space:]]\+/ /g; s/^ //; s/ $//' >"${CANVOS_DOCA_STATE}/${state}"
+  rm -f "$file"
+  [ -s "${CANVOS_DOCA_STATE}/${state}" ] || return 0
+  while read -r line; do
+    [[ "$line" =~ ^[A-Za-z0-9_-]+( |$) ]] || die "${list%.list} item '${line}' does not start with a kernel module name"
+  done <"${CANVOS_DOCA_STATE}/${state}"
+  mkdir -p "$(dirname "$file")"
+  {
+    printf '# Generated by canvos-doca (host items); replaced with each image.\n'
+    sed "s/^/${prefix:+${prefix} }/" "${CANVOS_DOCA_STATE}/${state}"
+  } >"$file"
+  log "${file}: $(grep -vc '^#' "$file") line(s)"
+}
+
+# A module to load at boot that no target kernel has fails the build here,
+# naming the module (verify checks the same on the finished image).
+check_modules_to_load() {
+  local mod k
+  while read -r mod; do
+    for k in $(state_value KERNELS); do
+      modinfo -k "$k" -n "$mod" >/dev/null 2>&1 ||
+        die "module ${mod} to load at boot is not available for kernel ${k}: add the package that ships it to the extra packages"
+    done
+  done <"${CANVOS_DOCA_STATE}/host-modules-load"
+}
+
+# bfb/: zero or one *.bfb. Content in CANVOS_DOCA_BFB_STORE, a link at the
+# nodeprep's path (restore-links repairs a stale persistent copy at boot).
+place_bfb() {
+  local bfbs name dir sha
+  : >"${CANVOS_DOCA_STATE}/bfb"
+  : >"${CANVOS_DOCA_STATE}/host-links"
+  mapfile -t bfbs < <(find "${HOST_DIR}/bfb" -maxdepth 1 -type f -name '*.bfb' 2>/dev/null | sort)
+  [ "${#bfbs[@]}" -gt 0 ] || return 0
+  [ "${#bfbs[@]}" -eq 1 ] || die "more than one BFB in the build context (${bfbs[*]}): give exactly one"
+  name="$(basename "${bfbs[0]}")"
+  [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "BFB file name '${name}' may hold only letters, digits and . _ + -"
+  dir="$(fact NODEPREP_BFB_DIR)"
+  install -D -m 0644 "${bfbs[0]}" "${CANVOS_DOCA_BFB_STORE}/${name}"
+  sha="$(sha256sum "${CANVOS_DOCA_BFB_STORE}/${name}" | cut -d' ' -f1)"
+  mkdir -p "$dir"
+  ln -sfn "${CANVOS_DOCA_BFB_STORE}/${name}" "${dir}/${name}"
+  printf '%s %s %s %s\n' "$name" "$sha" "$(stat -c %s "${CANVOS_DOCA_BFB_STORE}/${name}")" "${dir}/${name}" >"${CANVOS_DOCA_STATE}/bfb"
+  printf '%s %s %s\n' "${dir}/${name}" "${CANVOS_DOCA_BFB_STORE}/${name}" bfb >"${CANVOS_DOCA_STATE}/host-links"
+  log "BFB ${dir}/${name} -> ${CANVOS_DOCA_BFB_STORE}/${name} (sha256 ${sha})"
 }
 
 # Kairos' GRUB config sources bootargs.cfg, whose `set baseCmd="..."` line
@@ -89,48 +215,100 @@ kernel_args() {
 # that resolves through a symlink into /usr is a stable link (the link itself
 # is the only persistent bit, the content is replaced with each image).
 hazard_scan() { # -> writes ${CANVOS_DOCA_STATE}/hazards and .../links
-  local roots=() root f pkg cur rel part hit
+  local roots=() pkg
   [ -f "$PERSISTENT_PATHS" ] || die "persistent path list ${PERSISTENT_PATHS} is missing from the build context"
   mapfile -t roots < <(sed -e 's/[[:space:]]*#.*//' -e '/^$/d' -e 's:/*$::' "$PERSISTENT_PATHS")
   [ "${#roots[@]}" -gt 0 ] || die "persistent path list ${PERSISTENT_PATHS} is empty"
   : >"${CANVOS_DOCA_STATE}/hazards"
   : >"${CANVOS_DOCA_STATE}/links"
   while read -r pkg _; do
-    while IFS= read -r f; do
-      [ -n "$f" ] || continue
-      hit=""
-      for root in "${roots[@]}"; do
-        if [ "$f" = "$root" ] || [[ "$f" == "$root"/* ]]; then
-          hit="$root"
-          break
-        fi
-      done
-      [ -n "$hit" ] || continue
-      # Walk from the persistent root down: the first symlink wins.
-      cur="$hit"
-      rel="${f#"$hit"}"
-      local link=""
-      if [ -L "$cur" ]; then link="$cur"; fi
-      IFS='/' read -r -a parts <<<"${rel#/}"
-      for part in "${parts[@]}"; do
-        [ -z "$link" ] || break
-        [ -n "$part" ] || continue
-        cur="${cur}/${part}"
-        if [ -L "$cur" ]; then link="$cur"; fi
-      done
-      if [ -n "$link" ]; then
-        printf '%s %s %s\n' "$link" "$(readlink "$link")" "$pkg" >>"${CANVOS_DOCA_STATE}/links"
-      elif [ -f "$f" ]; then
-        printf '%s %s %s\n' "$f" "$pkg" "$hit" >>"${CANVOS_DOCA_STATE}/hazards"
-      fi
-    done < <(dpkg-query -L "$pkg" 2>/dev/null)
+    dpkg-query -L "$pkg" 2>/dev/null | scan_paths "$pkg"
   done < <(cat "${CANVOS_DOCA_STATE}/packages" "${CANVOS_DOCA_STATE}/extra-packages")
+  # Host files count like package files; the BFB's link is one of the image's links.
+  awk '{print $3}' "${CANVOS_DOCA_STATE}/host-files" | scan_paths host-items
+  cat "${CANVOS_DOCA_STATE}/host-links" >>"${CANVOS_DOCA_STATE}/links"
   sort -u -o "${CANVOS_DOCA_STATE}/hazards" "${CANVOS_DOCA_STATE}/hazards"
   sort -u -k1,1 -o "${CANVOS_DOCA_STATE}/links" "${CANVOS_DOCA_STATE}/links"
 }
 
+# scan_paths OWNER: classify the paths on stdin (uses roots of hazard_scan).
+scan_paths() {
+  local owner="$1" f root cur rel part hit link parts
+  while IFS= read -r f; do
+    [ -n "$f" ] || continue
+    hit=""
+    for root in "${roots[@]}"; do
+      if [ "$f" = "$root" ] || [[ "$f" == "$root"/* ]]; then
+        hit="$root"
+        break
+      fi
+    done
+    [ -n "$hit" ] || continue
+    # Walk from the persistent root down: the first symlink wins.
+    cur="$hit"
+    rel="${f#"$hit"}"
+    link=""
+    if [ -L "$cur" ]; then link="$cur"; fi
+    IFS='/' read -r -a parts <<<"${rel#/}"
+    for part in "${parts[@]}"; do
+      [ -z "$link" ] || break
+      [ -n "$part" ] || continue
+      cur="${cur}/${part}"
+      if [ -L "$cur" ]; then link="$cur"; fi
+    done
+    if [ -n "$link" ]; then
+      printf '%s %s %s\n' "$link" "$(readlink "$link")" "$owner" >>"${CANVOS_DOCA_STATE}/links"
+    elif [ -f "$f" ]; then
+      printf '%s %s %s\n' "$f" "$owner" "$hit" >>"${CANVOS_DOCA_STATE}/hazards"
+    fi
+  done
+}
+
+# json_records FILE INDENT KEY...: a JSON array with one object per line of
+# FILE ("-": stdin), whose whitespace-separated columns are the KEYs' values
+# (the last key takes the rest of the line); objects start at INDENT.
+json_records() {
+  local file="$1" indent="$2" first=1 i cols
+  shift 2
+  local keys=("$@")
+  printf '['
+  while read -r -a cols; do
+    [ "${#cols[@]}" -gt 0 ] || continue
+    if [ "$first" = 1 ]; then first=0; else printf ','; fi
+    printf '\n%s{' "$indent"
+    for i in "${!keys[@]}"; do
+      [ "$i" = 0 ] || printf ', '
+      if [ "$i" = $((${#keys[@]} - 1)) ]; then
+        printf '"%s": %s' "${keys[$i]}" "$(json_str "${cols[*]:$i}")"
+      else
+        printf '"%s": %s' "${keys[$i]}" "$(json_str "${cols[$i]:-}")"
+      fi
+    done
+    printf '}'
+  done < <(if [ "$file" = - ]; then cat; else cat "$file"; fi)
+  printf '\n%s]' "${indent:2}"
+}
+
+# "name version" lines -> "name version kernel" for every target kernel.
+per_kernel() {
+  local name version k
+  while read -r name version; do
+    [ -n "$name" ] || continue
+    for k in $(state_value KERNELS); do printf '%s %s %s\n' "$name" "$version" "$k"; done
+  done <"$1"
+}
+
+# name version held, for the DOCA packages.
+held_packages() {
+  local name version
+  while read -r name version; do
+    printf '%s %s %s\n' "$name" "$version" \
+      "$(apt-mark showhold "$name" | grep -qxF "$name" && echo true || echo false)"
+  done <"${CANVOS_DOCA_STATE}/packages"
+}
+
 write_manifest() {
-  local out="${CANVOS_DOCA_SHARE}/manifest.json" k first name version path
+  local out="${CANVOS_DOCA_SHARE}/manifest.json" k first name sha size path
   {
     printf '{\n'
     printf '  "schema": 1,\n'
@@ -145,32 +323,11 @@ write_manifest() {
     printf '  "kernel_policy": %s,\n' "$(json_str "$(state_value KERNEL_POLICY)")"
     printf '  "kernels": %s,\n' "$(json_words "$(state_value KERNELS)")"
     printf '  "image_kernels": %s,\n' "$(json_words "$(state_value IMAGE_KERNELS)")"
-    printf '  "packages": ['
-    first=1
-    while read -r name version; do
-      if [ "$first" = 1 ]; then first=0; else printf ','; fi
-      printf '\n    {"name": %s, "version": %s, "held": %s}' "$(json_str "$name")" "$(json_str "$version")" \
-        "$(apt-mark showhold "$name" | grep -qxF "$name" && echo true || echo false)"
-    done <"${CANVOS_DOCA_STATE}/packages"
-    printf '\n  ],\n'
-    printf '  "dkms": ['
-    first=1
-    while read -r name version; do
-      for k in $(state_value KERNELS); do
-        if [ "$first" = 1 ]; then first=0; else printf ','; fi
-        printf '\n    {"module": %s, "version": %s, "kernel": %s}' "$(json_str "$name")" "$(json_str "$version")" "$(json_str "$k")"
-      done
-    done <"${CANVOS_DOCA_STATE}/dkms"
-    printf '\n  ],\n'
-    printf '  "extra_dkms": ['
-    first=1
-    while read -r name version; do
-      for k in $(state_value KERNELS); do
-        if [ "$first" = 1 ]; then first=0; else printf ','; fi
-        printf '\n    {"module": %s, "version": %s, "kernel": %s}' "$(json_str "$name")" "$(json_str "$version")" "$(json_str "$k")"
-      done
-    done <"${CANVOS_DOCA_STATE}/extra-dkms"
-    printf '\n  ],\n'
+    # held is a JSON boolean, not a string.
+    printf '  "packages": %s,\n' "$(held_packages | json_records - '    ' name version held |
+      sed 's/"held": "\(true\|false\)"/"held": \1/')"
+    printf '  "dkms": %s,\n' "$(per_kernel "${CANVOS_DOCA_STATE}/dkms" | json_records - '    ' module version kernel)"
+    printf '  "extra_dkms": %s,\n' "$(per_kernel "${CANVOS_DOCA_STATE}/extra-dkms" | json_records - '    ' module version kernel)"
     printf '  "compiler": {"kernel": %s, "gcc": %s, "version": %s},\n' \
       "$(json_str "$(state_value KERNEL_CC)")" "$(json_str "$(state_value BUILD_GCC)")" \
       "$(json_str "$(state_value BUILD_GCC_VERSION)")"
@@ -194,30 +351,25 @@ write_manifest() {
     printf '  "extra_packages": %s,\n' "$(sed 's/ .*//' "${CANVOS_DOCA_STATE}/extra-packages" 2>/dev/null | json_lines)"
     printf '  "kernel_args": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/kernel-args" 2>/dev/null || printf '[]')"
     printf '  "bind_mounts": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/bind-mounts")"
+    printf '  "host_items": {\n'
+    printf '    "files": %s,\n' "$(json_records "${CANVOS_DOCA_STATE}/host-files" '      ' mode sha256 path)"
+    printf '    "units": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/host-units")"
+    printf '    "modprobe_options": %s,\n' "$(json_lines <"${CANVOS_DOCA_STATE}/host-modprobe")"
+    printf '    "modules_load": %s\n' "$(json_lines <"${CANVOS_DOCA_STATE}/host-modules-load")"
+    printf '  },\n'
+    if read -r name sha size path <"${CANVOS_DOCA_STATE}/bfb"; then
+      printf '  "bfb": {"name": %s, "sha256": %s, "size": %s, "path": %s, "content": %s},\n' \
+        "$(json_str "$name")" "$(json_str "$sha")" "$size" "$(json_str "$path")" \
+        "$(json_str "${CANVOS_DOCA_BFB_STORE}/${name}")"
+    else
+      printf '  "bfb": null,\n'
+    fi
     printf '  "persistence": {\n'
     printf '    "persistent_paths": %s,\n' "$(sed -e 's/[[:space:]]*#.*//' -e '/^$/d' "$PERSISTENT_PATHS" | json_lines)"
     printf '    "boot_config": %s,\n' "$(json_str "$CANVOS_DOCA_OEM_CONFIG")"
-    printf '    "relocated": ['
-    first=1
-    while read -r from to; do
-      if [ "$first" = 1 ]; then first=0; else printf ','; fi
-      printf '\n      {"from": %s, "to": %s}' "$(json_str "$from")" "$(json_str "$to")"
-    done <"${CANVOS_DOCA_STATE}/relocated"
-    printf '\n    ],\n'
-    printf '    "stable_links": ['
-    first=1
-    while read -r path version name; do
-      if [ "$first" = 1 ]; then first=0; else printf ','; fi
-      printf '\n      {"path": %s, "target": %s, "package": %s}' "$(json_str "$path")" "$(json_str "$version")" "$(json_str "$name")"
-    done <"${CANVOS_DOCA_STATE}/links"
-    printf '\n    ],\n'
-    printf '    "upgrade_hazards": ['
-    first=1
-    while read -r path name version; do
-      if [ "$first" = 1 ]; then first=0; else printf ','; fi
-      printf '\n      {"path": %s, "package": %s, "persistent_path": %s}' "$(json_str "$path")" "$(json_str "$name")" "$(json_str "$version")"
-    done <"${CANVOS_DOCA_STATE}/hazards"
-    printf '\n    ]\n'
+    printf '    "relocated": %s,\n' "$(json_records "${CANVOS_DOCA_STATE}/relocated" '      ' from to)"
+    printf '    "stable_links": %s,\n' "$(json_records "${CANVOS_DOCA_STATE}/links" '      ' path target package)"
+    printf '    "upgrade_hazards": %s\n' "$(json_records "${CANVOS_DOCA_STATE}/hazards" '      ' path package persistent_path)"
     printf '  }\n'
     printf '}\n'
   } >"${out}.tmp"
@@ -314,7 +466,7 @@ finalize() {
     esac
   done
   local f
-  for f in extra-packages extra-dkms kernel-args; do
+  for f in extra-packages extra-dkms kernel-args host-files host-units host-modprobe host-modules-load host-links bfb; do
     [ -f "${CANVOS_DOCA_STATE}/${f}" ] || : >"${CANVOS_DOCA_STATE}/${f}"
   done
   printf '%s\n' "${mounts[@]}" | sed '/^$/d' >"${CANVOS_DOCA_STATE}/bind-mounts"
@@ -336,7 +488,8 @@ finalize() {
 
 case "${1:-}" in
   extra-packages) extra_packages ;;
+  host-items) host_items ;;
   kernel-args) kernel_args ;;
   finalize) finalize ;;
-  *) die "usage: customize.sh extra-packages|kernel-args|finalize" ;;
+  *) die "usage: customize.sh extra-packages|host-items|kernel-args|finalize" ;;
 esac
