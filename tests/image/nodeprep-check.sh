@@ -20,6 +20,7 @@
 # In a container nothing runs systemd, so "systemctl enable succeeds" is
 # checked as the nodeprep would see it at boot: the unit file exists and a
 # .wants link enables it for boot (image vendor links under /usr/lib or /etc).
+# shellcheck disable=SC2329 # the check functions are called through expect
 set -uo pipefail
 
 env_file="${1:-/opt/spectrocloud/nodeprep-env.sh}"
@@ -72,6 +73,13 @@ target_kernel() { find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sor
 
 boot_cmdline() { sed -n 's/^[[:space:]]*set baseCmd="\([^"]*\)".*$/\1/p' "$bootargs" 2>/dev/null | head -n 1; }
 
+lldpd_staged() {
+  local f=/etc/lldpd.d/rcp-lldpd.conf
+  grep -qx "configure system hostname ." "$f" && grep -qx "configure lldp portidsubtype iframe" "$f"
+}
+
+modprobe_has() { modprobe -c 2>/dev/null | grep -qxF "$1"; }
+
 # Whether every module named is listed in some modules-load.d file.
 load_staged() {
   local mod
@@ -115,8 +123,7 @@ fi
 # LLDP: installed, enable-able, its configuration pre-staged.
 expect "package lldpd installed" installed lldpd
 expect "systemctl enable lldpd (unit present and enabled for boot)" enabled_for_boot lldpd.service
-expect "lldpd configuration pre-staged (/etc/lldpd.d/rcp-lldpd.conf: system hostname, portidsubtype)" \
-  bash -c 'f=/etc/lldpd.d/rcp-lldpd.conf; grep -qx "configure system hostname ." "$f" && grep -qx "configure lldp portidsubtype iframe" "$f"'
+expect "lldpd configuration pre-staged (/etc/lldpd.d/rcp-lldpd.conf: system hostname, portidsubtype)" lldpd_staged
 
 # VFs need the IOMMU, configured through the Kairos boot arguments.
 if [ "${NUM_VFS:-0}" -gt 0 ]; then
@@ -124,8 +131,7 @@ if [ "${NUM_VFS:-0}" -gt 0 ]; then
   expect "IOMMU passthrough (iommu=pt) in the Kairos boot arguments" grep -qw -- "iommu=pt" <<<"$cmdline"
   expect "IOMMU switched on (intel_iommu=on or amd_iommu=on) in the Kairos boot arguments" \
     grep -qwE -- "(intel|amd)_iommu=on" <<<"$cmdline"
-  expect "modprobe config has 'options ib_core netns_mode=0'" \
-    bash -c 'modprobe -c 2>/dev/null | grep -qx "options ib_core netns_mode=0"'
+  expect "modprobe config has 'options ib_core netns_mode=0'" modprobe_has "options ib_core netns_mode=0"
 fi
 
 # NFS over RDMA.
