@@ -39,6 +39,7 @@ class Profile:
 _RAW = _load()
 _DOCA: dict[str, Any] = _RAW["doca"]
 _KAIROS: dict[str, Any] = _RAW["kairos"]
+_SYSTEMD: dict[str, Any] = _RAW["systemd"]
 _CANVOS: dict[str, Any] = _RAW["canvos"]
 _IMAGES: dict[str, str] = _RAW["images"]
 _PALETTE: dict[str, Any] = _RAW["palette"]
@@ -74,6 +75,13 @@ KAIROS_PATH_LIST_MAJOR: int = _KAIROS["path_list_kairos_major"]
 KAIROS_PERSISTENT_PARTITION: str = _KAIROS["persistent_partition"]
 KAIROS_CLOUD_CONFIG_HEADER: str = _KAIROS["cloud_config_header"]
 KAIROS_RW_PATHS: tuple[str, ...] = tuple(_KAIROS["rw_paths"])
+KAIROS_BOOT_MOUNTS: tuple[str, ...] = tuple(_KAIROS["boot_mounts"])
+
+# ---------------------------------------------------------------- systemd
+SYSTEMD_UNIT_TYPES: tuple[str, ...] = tuple(_SYSTEMD["unit_types"].split())
+SYSTEMD_UNIT_DIR: str = _SYSTEMD["unit_dir"]
+SYSTEMD_MODPROBE_DIR: str = _SYSTEMD["modprobe_dir"]
+SYSTEMD_MODULES_LOAD_DIR: str = _SYSTEMD["modules_load_dir"]
 KAIROS_PERSISTENT_STATE_PATHS: tuple[str, ...] = tuple(_KAIROS["persistent_state_paths"])
 KAIROS_EXTRA_BINDS: dict[str, tuple[str, ...]] = {
     name: tuple(paths) for name, paths in _KAIROS["extra_binds"].items()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pipeline import facts, spec, textfile
+from pipeline import facts, presets, spec, textfile
 from pipeline.config import parse_config
 from pipeline.errors import InvalidInput, Problem
 from pipeline.spec import BuildSpec
@@ -150,13 +150,17 @@ def load_spec(
     config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
 ) -> BuildSpec:
     """The spec from a config file's text (None: no file) and explicit values:
-    the layers defaults <- config file <- explicit values (``spec.resolve``)."""
+    the layers defaults <- preset <- config file <- explicit values
+    (``spec.resolve``). The preset is the one the explicit values name, else
+    the config file's (``pipeline.presets``)."""
     elsewhere = {
         name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
         for name in FILE_INPUT_NAMES
     }
     parsed = parse_config(config, source, elsewhere) if config is not None else {}
-    return spec.resolve([parsed, overrides or {}])
+    overrides = overrides or {}
+    preset = presets.layer(presets.chosen(parsed, overrides))
+    return spec.resolve([preset, parsed, overrides])
 
 
 # ------------------------------------------------------------------- CLI

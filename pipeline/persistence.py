@@ -288,3 +288,68 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
     if not path:
         return [Problem(field, path, f"is empty; expected {_ALLOWED_PATH}.", "remove the entry.")]
     return _form_problems(field, path) or _place_problems(field, path)
+
+
+def _etc_twin(usr_lib_dir: str) -> str:
+    """The /etc directory systemd reads next to a /usr/lib one
+    (/usr/lib/systemd/system -> /etc/systemd)."""
+    return "/etc/" + usr_lib_dir.removeprefix("/usr/lib/").split("/")[0]
+
+
+# Where a file that Kairos would hide under persistent state belongs instead.
+_IMAGE_HOMES = {
+    _etc_twin(facts.SYSTEMD_MODPROBE_DIR): "use modprobe_options (written to "
+    f"{facts.SYSTEMD_MODPROBE_DIR}).",
+    _etc_twin(facts.SYSTEMD_UNIT_DIR): f"place unit files under {facts.SYSTEMD_UNIT_DIR} "
+    "and list them in enable_units.",
+}
+_MAX_IMAGE_PATH = 4096
+
+
+def check_image_file_path(
+    field: str, path: str, os_distribution: str = DEFAULT_OS, extra: Sequence[str] = ()
+) -> list[Problem]:
+    """Problems with ``path`` as the destination of a file baked into the image.
+
+    It must be absolute and normal (the bind-mount path rules), not a
+    directory the system mounts over at boot, and not under a path Kairos
+    keeps in persistent state (``extra``: the build's own bind mounts): there
+    the host sees the persistent copy, which the first boot takes from the
+    image once and no upgrade replaces.
+    """
+    if not path or path.endswith("/"):
+        return [Problem(field, path, "is not a file path.", "write the file's absolute path.")]
+    if len(path) > _MAX_IMAGE_PATH:
+        return [Problem(field, path[:64] + "...", "is too long.", "use a shorter path.")]
+    found = _form_problems(field, path)
+    if found:
+        return found
+    mounted = next((p for p in facts.KAIROS_BOOT_MOUNTS if is_under(path, p)), None)
+    if path == "/" or mounted:
+        return [
+            Problem(
+                field,
+                path,
+                f"is under {mounted}, which is mounted over at every boot."
+                if mounted
+                else "is the root directory.",
+                "choose a path in the image, e.g. under /etc or /usr/lib.",
+            )
+        ]
+    cover = next((p for p in persistent_paths(os_distribution, extra) if is_under(path, p)), None)
+    if cover is None:
+        return []
+    fix = _IMAGE_HOMES.get(
+        cover,
+        "place it outside the persistent paths (e.g. under /etc/<name> or /usr/lib/<name>), "
+        "or write it at boot from a user-data stage.",
+    )
+    return [
+        Problem(
+            field,
+            path,
+            f"is under {cover}, which Kairos keeps in persistent state: the host sees the "
+            "copy made at first boot, and no upgrade can replace it.",
+            fix,
+        )
+    ]
