@@ -148,8 +148,9 @@ NODEPREP_BFB_DIR: str = _NODEPREP["bfb_dir"]
 
 # ------------------------------------------------------------- host items
 HOST_ITEMS_SOURCE: str = _HOST_ITEMS["source"]
-HOST_MODPROBE_FILE: str = _HOST_ITEMS["modprobe_file"]
-HOST_MODULES_LOAD_FILE: str = _HOST_ITEMS["modules_load_file"]
+# The host items' modprobe options and modules to load, one file each.
+HOST_MODPROBE_FILE: str = f"{SYSTEMD_MODPROBE_DIR}/{_HOST_ITEMS['file_name']}"
+HOST_MODULES_LOAD_FILE: str = f"{SYSTEMD_MODULES_LOAD_DIR}/{_HOST_ITEMS['file_name']}"
 
 # ------------------------------------------------------------------- disk
 DISK_SOURCE: str = _DISK["source"]

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pipeline import canvos, context, hostitems, presets, spec
 
 from . import harness
 
@@ -182,3 +185,100 @@ def odd_bases(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         harness.docker("build", "-t", tag, str(d))
         tags[name] = tag
     return tags
+
+
+# ------------------------------------------------------------- AI-RA-Infra
+
+AI_RA_PRESET = "ai-ra-infra"
+# What only the stand-in world needs on top of the preset: the stand-in's DOCA
+# release and repository (a config layer, as a user's --config would be).
+STANDIN_DOCA_VERSION = "3.2.1"
+
+
+@dataclass
+class AiRaStage(Stage):
+    """The ai-ra-infra build: its spec (defaults <- preset <- test config), the
+    BFB it carries and the Kairos-looking base it was built on."""
+
+    spec: spec.BuildSpec | None = None
+    bfb: Path | None = None
+    base: str = ""
+
+
+def ai_ra_spec(repo_url: str) -> spec.BuildSpec:
+    """The build spec exactly as the CLI resolves it for --preset ai-ra-infra
+    with a config that points at the stand-in repository."""
+    return spec.resolve(
+        [
+            presets.layer(AI_RA_PRESET),
+            {
+                "preset": AI_RA_PRESET,
+                "doca_version": STANDIN_DOCA_VERSION,
+                "doca_repo_url": repo_url,
+            },
+        ]
+    )
+
+
+def host_items(resolved: spec.BuildSpec) -> hostitems.HostItems:
+    """The spec's host-item knobs as the build-context layout's items."""
+    return hostitems.HostItems(
+        files=tuple(hostitems.HostFile(f.path, f.content, f.mode) for f in resolved.host_files),
+        units=resolved.enable_units,
+        modprobe_options=resolved.modprobe_options,
+        modules_load=resolved.modules_load,
+    )
+
+
+def ai_ra_context(
+    ctx: Path, resolved: spec.BuildSpec, bfb: Path, host: hostitems.HostItems | None = None
+) -> tuple[Path, dict[str, str]]:
+    """A build context rendered from the spec by the project's own block values."""
+    mounts = tuple(m.path for m in context.bind_mount_plan(resolved).kept)
+    values = canvos.block_values(resolved, mounts, "online", False)
+    harness.make_context(ctx, values, host=host or host_items(resolved), bfb=bfb)
+    return ctx, values
+
+
+def write_bfb(directory: Path, name: str, seed: bytes) -> Path:
+    """A 1 MiB stand-in BFB (its bytes depend on seed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    block = hashlib.sha256(seed).digest() * (1024 * 1024 // 32)
+    path.write_bytes(block)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kairos_base(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The base image with /etc/kairos, which the nodeprep takes for an
+    immutable (Kairos) root."""
+    d = tmp_path_factory.mktemp("base-kairos")
+    (d / "Dockerfile").write_text(
+        f"FROM {base_image}\nRUN mkdir -p /etc/kairos && echo 'KAIROS_FLAVOR=debian' > /etc/kairos-release\n"
+    )
+    tag = f"{harness.PREFIX}/base-kairos:latest"
+    harness.docker("build", "-t", tag, str(d))
+    return tag
+
+
+@pytest.fixture(scope="session")
+def ai_ra_stage(
+    kairos_base: str, repos: harness.RepoServer, tmp_path_factory: pytest.TempPathFactory
+) -> AiRaStage:
+    """The fixture tree built with the ai-ra-infra preset and a test BFB."""
+    resolved = ai_ra_spec(repos.url())
+    bfb = write_bfb(tmp_path_factory.mktemp("bfb"), "bf-bundle-3.2.1-standin_prod.bfb", b"one")
+    ctx, values = ai_ra_context(tmp_path_factory.mktemp("ctx-ai-ra"), resolved, bfb)
+    result = harness.build(ctx, harness.stage_tag("ai-ra-infra"), kairos_base)
+    require_success(result, "the ai-ra-infra build")
+    return AiRaStage(
+        image=result.tag,
+        result=result,
+        ctx=ctx,
+        values=values,
+        secrets={},
+        spec=resolved,
+        bfb=bfb,
+        base=kairos_base,
+    )
