@@ -24,7 +24,7 @@ CHECKER = Path(__file__).with_name("nodeprep-check.sh")
 # The settings the cluster profile's env file would carry: VFs and NFS over RDMA on.
 NODEPREP_ENV = ("NUM_VFS=4", "NFSORDMA=yes")
 # Every check of the checker on a host with VFs and NFS over RDMA.
-CHECKS = 27
+CHECKS = 26
 
 
 def nodeprep(image: str, bfb_name: str, *, mark_kairos: bool = False) -> str:
