@@ -82,11 +82,13 @@ modprobe_has() { modprobe -c 2>/dev/null | grep -qxF "$1"; }
 
 # Whether every module named is listed in some modules-load.d file.
 load_staged() {
-  local mod
+  local mod f listed=""
+  for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf \
+    /lib/modules-load.d/*.conf /etc/modules; do
+    [ -f "$f" ] && listed+="$(sed 's/#.*//; s/[[:space:]]//g' "$f")"$'\n'
+  done
   for mod in "$@"; do
-    cat /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf \
-      /lib/modules-load.d/*.conf /etc/modules 2>/dev/null |
-      sed 's/#.*//; s/[[:space:]]//g' | grep -qx "$mod" || return 1
+    grep -qx "$mod" <<<"$listed" || return 1
   done
 }
 
