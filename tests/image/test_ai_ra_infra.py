@@ -5,6 +5,7 @@ new BFB or host file never re-runs the DOCA install."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import facts
+from pipeline import facts, hostitems
 
 from . import harness
 from .conftest import AiRaStage, Stage, ai_ra_context, host_items, require_success, write_bfb
@@ -209,13 +210,13 @@ def test_a_new_bfb_or_host_file_keeps_the_doca_install_cached(
 ) -> None:
     assert ai_ra_stage.spec is not None and ai_ra_stage.bfb is not None
     items = host_items(ai_ra_stage.spec)
-    changed = items.files[0].__class__(items.files[0].path, "configure system hostname .\n", 0o600)
+    changed = hostitems.HostFile(items.files[0].path, "configure system hostname .\n", 0o600)
     bfb = write_bfb(tmp_path / "bfb", ai_ra_stage.bfb.name, b"two")
     ctx, _ = ai_ra_context(
         tmp_path / "ctx",
         ai_ra_stage.spec,
         bfb,
-        host=items.__class__(changed, *(items.units, items.modprobe_options, items.modules_load)),
+        host=dataclasses.replace(items, files=(changed,)),
     )
     result = harness.build(ctx, harness.stage_tag("ai-ra-infra-new-bfb"), ai_ra_stage.base)
     require_success(result, "the rebuild with a new BFB and host file")
