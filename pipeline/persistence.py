@@ -290,18 +290,11 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
     return _form_problems(field, path) or _place_problems(field, path)
 
 
-def _etc_twin(usr_lib_dir: str) -> str:
-    """The /etc directory systemd reads next to a /usr/lib one
-    (/usr/lib/systemd/system -> /etc/systemd)."""
-    return "/etc/" + usr_lib_dir.removeprefix("/usr/lib/").split("/")[0]
-
-
-# Where a file that Kairos would hide under persistent state belongs instead.
+# Where a file that Kairos would hide under persistent state belongs instead
+# (by the persistent directory's last component).
 _IMAGE_HOMES = {
-    _etc_twin(facts.SYSTEMD_MODPROBE_DIR): "use modprobe_options (written to "
-    f"{facts.SYSTEMD_MODPROBE_DIR}).",
-    _etc_twin(facts.SYSTEMD_UNIT_DIR): f"place unit files under {facts.SYSTEMD_UNIT_DIR} "
-    "and list them in enable_units.",
+    "modprobe.d": "use modprobe_options (the image build writes them under /usr/lib).",
+    "systemd": f"place unit files under {facts.SYSTEMD_UNIT_DIR} and list them in enable_units.",
 }
 _MAX_IMAGE_PATH = 4096
 
@@ -340,7 +333,7 @@ def check_image_file_path(
     if cover is None:
         return []
     fix = _IMAGE_HOMES.get(
-        cover,
+        cover.rsplit("/", 1)[-1],
         "place it outside the persistent paths (e.g. under /etc/<name> or /usr/lib/<name>), "
         "or write it at boot from a user-data stage.",
     )

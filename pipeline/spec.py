@@ -280,7 +280,7 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
                 where,
                 HIDDEN,
                 "must be the file's text, or a mapping with the keys content and mode only.",
-                "write content: | (the text) and optionally mode: \"0644\".",
+                'write content: | (the text) and optionally mode: "0644".',
             )
         content, mode_text = entry.get("content"), entry.get("mode")
         if not isinstance(content, str):
@@ -299,7 +299,7 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
                     f"{where}.mode",
                     text if plain else HIDDEN,
                     "is not an octal permission mode like 0644.",
-                    "write three octal digits, optionally with a leading 0: \"0644\" "
+                    'write three octal digits, optionally with a leading 0: "0644" '
                     "(no set-id or sticky bits).",
                 )
             mode = int(text.strip().removeprefix("0o"), 8)
