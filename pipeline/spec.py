@@ -38,9 +38,9 @@ def _knob(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-# A file the image carries (``host_files``): at most this much text each,
-# and at most this many files (the config file itself is limited too).
-HOST_FILE_LIMIT = 64 * 1024
+# A file the image carries (``host_files``): at most this much text each
+# (half a config file, which is limited to 64 KiB), and at most this many.
+HOST_FILE_LIMIT = 32 * 1024
 MAX_HOST_FILES = 64
 DEFAULT_FILE_MODE = 0o644
 
@@ -666,7 +666,12 @@ def _host_files(spec: BuildSpec) -> list[Problem]:
             )
         if "\0" in placed.content:
             problems.append(
-                Problem(where, HIDDEN, "contains a NUL byte; only text files are placed.", "")
+                Problem(
+                    where,
+                    HIDDEN,
+                    "contains a NUL byte; only text files are placed.",
+                    "ship binary files in a package (extra_packages).",
+                )
             )
         if placed.mode & ~0o777:
             problems.append(
