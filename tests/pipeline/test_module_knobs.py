@@ -11,6 +11,7 @@ from pipeline.inputs import FILE_INPUT_NAMES
 from pipeline.inputs import doc as input_doc
 from pipeline.main import CanvosDoca
 from pipeline.spec import CONFIG_ONLY, FIELD_NAMES, FLAG_FIELD_NAMES, doc
+from tests.pipeline.registration import CONSTRUCTOR, registered_functions
 
 
 def constructor_args() -> dict[str, object]:
@@ -50,3 +51,13 @@ def test_scalar_knobs_default_to_not_given() -> None:
     instance = CanvosDoca(overlays=None)  # type: ignore[arg-type]
     for name in FLAG_FIELD_NAMES:
         assert getattr(instance, name) is None, name
+
+
+def test_preset_and_bfb_are_registered_with_their_docs() -> None:
+    constructor = registered_functions()[CONSTRUCTOR]
+    assert constructor["preset"].type == "String" and constructor["preset"].optional
+    assert constructor["preset"].doc.startswith(doc("preset"))
+    assert constructor["bfb"].type == "File" and constructor["bfb"].optional
+    assert constructor["bfb"].doc == input_doc("bfb")
+    assert "host-files" not in constructor
+    assert constructor["modprobe-options"].type == "[String]"
