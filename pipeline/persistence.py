@@ -307,8 +307,9 @@ def check_image_file_path(
     It must be absolute and normal (the bind-mount path rules), not a
     directory the system mounts over at boot, and not under a path Kairos
     keeps in persistent state (``extra``: the build's own bind mounts): there
-    the host sees the persistent copy, which the first boot takes from the
-    image once and no upgrade replaces.
+    the host reads the state directory, which immucore's boot-time sync
+    (``rsync -u``, docs/persistence.md) updates only where the image's file
+    is newer and never prunes.
     """
     if not path or path.endswith("/"):
         return [Problem(field, path, "is not a file path.", "write the file's absolute path.")]
@@ -341,8 +342,9 @@ def check_image_file_path(
         Problem(
             field,
             path,
-            f"is under {cover}, which Kairos keeps in persistent state: the host sees the "
-            "copy made at first boot, and no upgrade can replace it.",
+            f"is under {cover}, which Kairos keeps in persistent state: the image's file is "
+            "copied in at boot only where it is newer than the host's copy, and no later "
+            "image can remove it.",
             fix,
         )
     ]

@@ -143,7 +143,7 @@ class BuildSpec:
         metadata={
             "doc": "Files the image carries (config file or preset only): a mapping of "
             "absolute path to {content: text, mode: '0644'}; not under a Kairos persistent "
-            "path, where an upgrade could not replace it.",
+            "path, where an upgrade could not reliably replace it.",
             "kind": "files",
         },
     )
