@@ -123,7 +123,8 @@ def _add_knobs(parser: argparse.ArgumentParser) -> None:
                 help=text + " (repeatable)",
             )
         else:
-            group.add_argument(flag, dest=name, metavar="VALUE", help=text)
+            metavar = "NAME" if name == "preset" else "VALUE"
+            group.add_argument(flag, dest=name, metavar=metavar, help=text)
 
 
 def _splitter(name: str) -> Callable[[str], list[str]]:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline import hostitems, inputs, presets, spec
+from pipeline.context import describe_ref
+from pipeline.description import BfbRecord
 from pipeline.errors import InvalidInput
+from pipeline.plan import plan_text
 from tests.unit.conftest import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,3 +203,35 @@ def test_render_records_the_bfb_and_copies_it_under_the_host_layout(
         "sha256": hashlib.sha256(bfb.read_bytes()).hexdigest(),
     }
     assert record["spec"]["preset"] == PRESET
+
+
+def test_the_ai_ra_infra_preset_covers_the_nodeprep_contract() -> None:
+    # What the nodeprep checks on an immutable root (../shared DOMAIN section 7).
+    built = load(preset=PRESET)
+    assert built.doca_profile == "doca-all"
+    assert {
+        "lldpd", "netplan.io", "pv", "psmisc", "pciutils", "nfs-common",
+        "mlnx-nfsrdma-dkms", "gcc-12", "libgcc-12-dev",
+    } <= set(built.extra_packages)  # fmt: skip
+    (lldpd,) = built.host_files
+    assert lldpd.path == "/etc/lldpd.d/rcp-lldpd.conf" and lldpd.mode == 0o644
+    assert lldpd.content == "configure system hostname .\nconfigure lldp portidsubtype iframe\n"
+    assert set(built.enable_units) == {"lldpd.service", "rshim.service"}
+    assert built.modprobe_options == ("ib_core netns_mode=0",)
+    assert set(built.modules_load) == {"rpcrdma", "xprtrdma", "svcrdma"}
+    # One default right on Intel and AMD: amd_iommu has no "on" value.
+    assert set(built.kernel_args) == {"intel_iommu=on", "iommu=pt"}
+    assert presets.load(PRESET).bfb_expected
+
+
+def test_a_dagger_plan_shows_the_bfb_without_a_checksum() -> None:
+    # The module asks the engine only for name and size; the image build
+    # records the checksum.
+    description = replace(
+        describe_ref(load(preset=PRESET)), bfb=BfbRecord("bf-bundle.bfb", 734_003_200)
+    )
+    text = plan_text(description)
+    line = next(line for line in text.splitlines() if line.startswith("  BFB "))
+    assert line.split(None, 1)[1] == (
+        "bf-bundle.bfb (734.0 MB, 734003200 bytes, sha256 recorded by the image build)"
+    )
