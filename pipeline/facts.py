@@ -78,6 +78,8 @@ KAIROS_BOOT_MOUNTS: tuple[str, ...] = tuple(_KAIROS["boot_mounts"])
 # ---------------------------------------------------------------- systemd
 SYSTEMD_UNIT_TYPES: tuple[str, ...] = tuple(_SYSTEMD["unit_types"].split())
 SYSTEMD_UNIT_DIR: str = _SYSTEMD["unit_dir"]
+SYSTEMD_MODPROBE_DIR: str = _SYSTEMD["modprobe_dir"]
+SYSTEMD_MODULES_LOAD_DIR: str = _SYSTEMD["modules_load_dir"]
 KAIROS_PERSISTENT_STATE_PATHS: tuple[str, ...] = tuple(_KAIROS["persistent_state_paths"])
 KAIROS_EXTRA_BINDS: dict[str, tuple[str, ...]] = {
     name: tuple(paths) for name, paths in _KAIROS["extra_binds"].items()

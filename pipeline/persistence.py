@@ -293,7 +293,7 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
 # Where a file that Kairos would hide under persistent state belongs instead
 # (by the persistent directory's last component).
 _IMAGE_HOMES = {
-    "modprobe.d": "use modprobe_options (the image build writes them under /usr/lib).",
+    "modprobe.d": f"use modprobe_options (written to {facts.SYSTEMD_MODPROBE_DIR}).",
     "systemd": f"place unit files under {facts.SYSTEMD_UNIT_DIR} and list them in enable_units.",
 }
 _MAX_IMAGE_PATH = 4096

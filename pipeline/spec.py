@@ -153,10 +153,12 @@ class BuildSpec:
     modprobe_options: tuple[str, ...] = _knob(
         (),
         "modprobe options, one module per item: 'ib_core netns_mode=0' (text values are "
-        "split at ';'), written to /usr/lib/modprobe.d.",
+        f"split at ';'), written to {facts.SYSTEMD_MODPROBE_DIR}.",
     )
     modules_load: tuple[str, ...] = _knob(
-        (), "Kernel modules to load at boot, e.g. rpcrdma (written to /usr/lib/modules-load.d)."
+        (),
+        "Kernel modules to load at boot, e.g. rpcrdma "
+        f"(written to {facts.SYSTEMD_MODULES_LOAD_DIR}).",
     )
     # Persistence
     bind_mounts: tuple[str, ...] = _knob(
