@@ -85,6 +85,17 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class BfbRecord:
+    """The BlueField bootstream baked in: file name, size in bytes, SHA-256
+    (hex; "" where the pipeline does not read the file: the Dagger module
+    leaves it to the image build's manifest)."""
+
+    name: str
+    size: int
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
 class BuildDescription:
     """Everything that was resolved for one build (no secrets)."""
 
@@ -96,6 +107,7 @@ class BuildDescription:
     # Any new value rebuilds the DOCA stage and what is built on it, once per run.
     rebuild: str = ""
     tool_version: str = field(default_factory=tool_version)
+    bfb: BfbRecord | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +128,7 @@ class BuildDescription:
                 "installer_image": self.outputs.installer_image,
             },
             "rebuild": self.rebuild,
+            "bfb": asdict(self.bfb) if self.bfb is not None else None,
         }
 
     def to_json(self) -> str:

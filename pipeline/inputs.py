@@ -7,7 +7,10 @@ whose *content* the build needs, so they are not knobs:
 * ``doca_airgap``: an air-gapped DOCA source, a flat apt repository directory
   or a doca-host local-repo ``.deb`` (on the CLI the ``.deb`` itself may be
   given);
-* ``doca_repo_key``: a pinned DOCA signing key.
+* ``doca_repo_key``: a pinned DOCA signing key;
+* ``bfb``: a BlueField bootstream the host's nodeprep flashes (hundreds of
+  MB: copied into the build context as a file, never read through the
+  Dagger API; the CLI records its SHA-256).
 
 The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
 ``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
@@ -18,6 +21,10 @@ which ``context.prepare`` reads. Both also load the spec the same way
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
+import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pipeline import facts, presets, spec, textfile
 from pipeline.config import parse_config
-from pipeline.errors import InvalidInput, Problem
+from pipeline.errors import InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec
 
 if TYPE_CHECKING:  # the CLI never imports the Dagger SDK
@@ -69,6 +76,13 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         "File",
         "Pinned DOCA signing key (default: the key published with the repository).",
     ),
+    FileInput(
+        "bfb",
+        ".bfb file",
+        "File",
+        "BlueField bootstream (.bfb) baked into the image where the AI-RA-Infra nodeprep "
+        "reads it (docs/ai-ra-infra.md); copied as a file, never read through the API.",
+    ),
 )
 FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)
 
@@ -76,6 +90,35 @@ FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)
 def doc(name: str) -> str:
     """The documentation of a file input."""
     return next(i.doc for i in FILE_INPUTS if i.name == name)
+
+
+@dataclass(frozen=True)
+class Bfb:
+    """A BlueField bootstream: file name, size in bytes and SHA-256 (hex;
+    "" where it is not computed: the Dagger module leaves it to the image
+    build's manifest)."""
+
+    name: str
+    size: int
+    sha256: str = ""
+
+
+# A .bfb file name as NVIDIA publishes them (bf-bundle-2.9.1-40_24.11_ubuntu-22.04_prod.bfb).
+_BFB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,250}\.bfb", re.ASCII)
+
+
+def bfb_name_problems(name: str) -> list[Problem]:
+    """Problems with a BFB's file name (it becomes a path in the image)."""
+    if _BFB_NAME.fullmatch(name):
+        return []
+    return [
+        Problem(
+            "bfb",
+            name[:80],
+            "is not a .bfb file name of letters, digits, '.', '_', '+' and '-'.",
+            "rename the file, e.g. bf-bundle-2.9.1-40_24.11_ubuntu-22.04_prod.bfb.",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,9 @@ class BuildInputs(Generic[D, F]):
     airgap: Airgap[D] | None = None
     repo_key: F | None = None
     user_data_source: str = "user-data"
+    # The BFB's source (copied into the build context) and what is known of it.
+    bfb: F | None = None
+    bfb_info: Bfb | None = None
 
     @property
     def doca_source(self) -> str:
@@ -188,9 +234,16 @@ def from_paths(
     user_data: Path | None = None,
     doca_airgap: Path | None = None,
     doca_repo_key: Path | None = None,
+    bfb: Path | None = None,
 ) -> BuildInputs[Path, Path]:
     """The CLI's file inputs: every problem with them at once."""
     problems: list[Problem] = []
+    bfb_info = None
+    if bfb is not None:
+        try:
+            bfb_info = read_bfb(bfb)
+        except InvalidInput as exc:
+            problems += exc.problems
     text = None
     if user_data is not None:
         try:
@@ -212,7 +265,36 @@ def from_paths(
         airgap=airgap,
         repo_key=doca_repo_key,
         user_data_source=str(user_data) if user_data is not None else "user-data",
+        bfb=bfb,
+        bfb_info=bfb_info,
     )
+
+
+_HASH_CHUNK = 1024 * 1024
+
+
+def read_bfb(path: Path) -> Bfb:
+    """A BFB file's name, size and SHA-256 (read once, in chunks). Raises
+    ``InvalidInput`` naming the path for a bad name, a missing, empty or
+    unreadable file, or anything that is not a regular file."""
+    raise_if(bfb_name_problems(path.name))
+    fix = "pass the .bfb file NVIDIA publishes for the host's BlueField."
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise InvalidInput([Problem("bfb", str(path), "is not a regular file.", fix)])
+            size = 0
+            while chunk := stream.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except IsADirectoryError:
+        raise InvalidInput([Problem("bfb", str(path), "is a directory.", fix)]) from None
+    except OSError as exc:
+        raise InvalidInput([textfile.os_problem("bfb", path, exc, "read", fix)]) from None
+    if size == 0:
+        raise InvalidInput([Problem("bfb", str(path), "is empty.", fix)])
+    return Bfb(path.name, size, digest.hexdigest())
 
 
 # An OpenPGP key file: ASCII-armored, or binary starting with a public-key
@@ -262,13 +344,32 @@ async def from_dagger(
     user_data: File | None = None,
     doca_airgap: Directory | None = None,
     doca_repo_key: File | None = None,
+    bfb: File | None = None,
 ) -> BuildInputs[Directory, File]:
-    """The Dagger module's file inputs (awaits their contents and listing)."""
+    """The Dagger module's file inputs (awaits their contents and listing;
+    of a BFB only its name and size)."""
     text = await user_data.contents() if user_data is not None else None
     airgap = None
     if doca_airgap is not None:
         airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
     source = "--user-data" if user_data is not None else "user-data"
     return BuildInputs(
-        user_data=text, airgap=airgap, repo_key=doca_repo_key, user_data_source=source
+        user_data=text,
+        airgap=airgap,
+        repo_key=doca_repo_key,
+        user_data_source=source,
+        bfb=bfb,
+        bfb_info=await dagger_bfb(bfb) if bfb is not None else None,
     )
+
+
+async def dagger_bfb(bfb: File) -> Bfb:
+    """A BFB ``File``'s name and size from the engine (its content stays
+    there: it is copied into the build context, not read). Raises
+    ``InvalidInput`` for a bad name or an empty file."""
+    name = await bfb.name()
+    raise_if(bfb_name_problems(name))
+    size = await bfb.size()
+    if size == 0:
+        raise InvalidInput([Problem("bfb", name, "is empty.", "pass the .bfb file itself.")])
+    return Bfb(name, size)

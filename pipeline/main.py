@@ -5,7 +5,8 @@ from the spec itself, so all functions share them:
 
     dagger call --doca-version 3.2.2 --k8s-version 1.34.6 plan
 
-Knobs left out fall back to ``--config`` and then to the spec's defaults.
+Knobs left out fall back to ``--config``, then to ``--preset``'s values, then
+to the spec's defaults.
 """
 
 import hashlib
@@ -48,8 +49,11 @@ _KNOB_TYPES: dict[type, Any] = {str: str, bool: bool, tuple: list[str]}
 
 
 def _with_spec_knobs(cls: type) -> type:
-    """Add one optional constructor argument per scalar spec knob, with its Doc."""
+    """Add one optional constructor argument per spec knob that is not
+    config-only (``spec.CONFIG_ONLY``: set those in --config), with its Doc."""
     for field in spec.FIELDS:
+        if field.name in spec.CONFIG_ONLY:
+            continue
         kind = _KNOB_TYPES[type(field.default)]
         text = f"{spec.doc(field.name)} Default: {_shown(field.default)}."
         cls.__annotations__[field.name] = Annotated[kind | None, Doc(text)]
@@ -110,6 +114,7 @@ class CanvosDoca:
     user_data: Annotated[File | None, Doc(inputs.doc("user_data"))] = None
     doca_airgap: Annotated[Directory | None, Doc(inputs.doc("doca_airgap"))] = None
     doca_repo_key: Annotated[File | None, Doc(inputs.doc("doca_repo_key"))] = None
+    bfb: Annotated[File | None, Doc(inputs.doc("bfb"))] = None
     # Secrets: dagger.Secret (env:NAME, file:PATH, ...), never plain args.
     registry_username: Annotated[
         str, Doc("Username for --registry-password (private mirrors and publishing).")
@@ -288,7 +293,7 @@ class CanvosDoca:
         config = None
         if self.config is not None:
             config = await workspace.read_text(self.config, "config", "--config")
-        overrides = {name: getattr(self, name) for name in spec.FIELD_NAMES}
+        overrides = {name: getattr(self, name) for name in spec.FLAG_FIELD_NAMES}
         resolved = inputs.load_spec(config, "config", overrides)
         # Knobs are plain query values: a URL with credentials stops here,
         # before it reaches a git query, .arg or a Dockerfile.
@@ -326,7 +331,9 @@ class CanvosDoca:
             fragment=await self.overlays.file(canvos.FRAGMENT).contents(),
             default_user_data=await self.overlays.file(canvos.DEFAULT_USER_DATA).contents(),
         )
-        given = await workspace.read_inputs(self.user_data, self.doca_airgap, self.doca_repo_key)
+        given = await workspace.read_inputs(
+            self.user_data, self.doca_airgap, self.doca_repo_key, self.bfb
+        )
         prepared = prepare(
             resolved,
             tree,

@@ -290,18 +290,11 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
     return _form_problems(field, path) or _place_problems(field, path)
 
 
-def _etc_twin(usr_lib_dir: str) -> str:
-    """The /etc directory systemd reads next to a /usr/lib one
-    (/usr/lib/systemd/system -> /etc/systemd)."""
-    return "/etc/" + usr_lib_dir.removeprefix("/usr/lib/").split("/")[0]
-
-
-# Where a file that Kairos would hide under persistent state belongs instead.
+# Where a file that Kairos would hide under persistent state belongs instead
+# (by the persistent directory's last component).
 _IMAGE_HOMES = {
-    _etc_twin(facts.SYSTEMD_MODPROBE_DIR): "use modprobe_options (written to "
-    f"{facts.SYSTEMD_MODPROBE_DIR}).",
-    _etc_twin(facts.SYSTEMD_UNIT_DIR): f"place unit files under {facts.SYSTEMD_UNIT_DIR} "
-    "and list them in enable_units.",
+    "modprobe.d": f"use modprobe_options (written to {facts.SYSTEMD_MODPROBE_DIR}).",
+    "systemd": f"place unit files under {facts.SYSTEMD_UNIT_DIR} and list them in enable_units.",
 }
 _MAX_IMAGE_PATH = 4096
 
@@ -314,8 +307,9 @@ def check_image_file_path(
     It must be absolute and normal (the bind-mount path rules), not a
     directory the system mounts over at boot, and not under a path Kairos
     keeps in persistent state (``extra``: the build's own bind mounts): there
-    the host sees the persistent copy, which the first boot takes from the
-    image once and no upgrade replaces.
+    the host reads the state directory, which immucore's boot-time sync
+    (``rsync -u``, docs/persistence.md) updates only where the image's file
+    is newer and never prunes.
     """
     if not path or path.endswith("/"):
         return [Problem(field, path, "is not a file path.", "write the file's absolute path.")]
@@ -340,7 +334,7 @@ def check_image_file_path(
     if cover is None:
         return []
     fix = _IMAGE_HOMES.get(
-        cover,
+        cover.rsplit("/", 1)[-1],
         "place it outside the persistent paths (e.g. under /etc/<name> or /usr/lib/<name>), "
         "or write it at boot from a user-data stage.",
     )
@@ -348,8 +342,9 @@ def check_image_file_path(
         Problem(
             field,
             path,
-            f"is under {cover}, which Kairos keeps in persistent state: the host sees the "
-            "copy made at first boot, and no upgrade can replace it.",
+            f"is under {cover}, which Kairos keeps in persistent state: the image's file is "
+            "copied in at boot only where it is newer than the host's copy, and no later "
+            "image can remove it.",
             fix,
         )
     ]

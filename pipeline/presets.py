@@ -142,3 +142,24 @@ def listing() -> str:
     found = [load(name) for name in names()]
     width = max((len(p.name) for p in found), default=0)
     return "".join(f"{p.name.ljust(width)}  {p.description}\n" for p in found)
+
+
+def dropped(resolved: spec.BuildSpec) -> dict[str, tuple[str, ...]]:
+    """List knobs (and ``host_files``) whose value replaced the preset's,
+    with the preset's items the new value no longer has (paths for files)."""
+    if not resolved.preset:
+        return {}
+    alone = spec.resolve([load(resolved.preset).knobs])
+    out: dict[str, tuple[str, ...]] = {}
+    for name, origin in sources(resolved).items():
+        if origin != "overrides preset" or name not in spec.LIST_FIELDS + spec.FILES_FIELDS:
+            continue
+        before, after = _items(getattr(alone, name)), set(_items(getattr(resolved, name)))
+        gone = tuple(item for item in before if item not in after)
+        if gone:
+            out[name] = gone
+    return out
+
+
+def _items(value: tuple[object, ...]) -> tuple[str, ...]:
+    return tuple(item.path if isinstance(item, spec.PlacedFile) else str(item) for item in value)

@@ -38,9 +38,9 @@ def _knob(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-# A file the image carries (``host_files``): at most this much text each,
-# and at most this many files (the config file itself is limited too).
-HOST_FILE_LIMIT = 64 * 1024
+# A file the image carries (``host_files``): at most this much text each
+# (half a config file, which is limited to 64 KiB), and at most this many.
+HOST_FILE_LIMIT = 32 * 1024
 MAX_HOST_FILES = 64
 DEFAULT_FILE_MODE = 0o644
 
@@ -143,7 +143,7 @@ class BuildSpec:
         metadata={
             "doc": "Files the image carries (config file or preset only): a mapping of "
             "absolute path to {content: text, mode: '0644'}; not under a Kairos persistent "
-            "path, where an upgrade could not replace it.",
+            "path, where an upgrade could not reliably replace it.",
             "kind": "files",
         },
     )
@@ -153,10 +153,12 @@ class BuildSpec:
     modprobe_options: tuple[str, ...] = _knob(
         (),
         "modprobe options, one module per item: 'ib_core netns_mode=0' (text values are "
-        "split at ';'), written to /usr/lib/modprobe.d.",
+        f"split at ';'), written to {facts.SYSTEMD_MODPROBE_DIR}.",
     )
     modules_load: tuple[str, ...] = _knob(
-        (), "Kernel modules to load at boot, e.g. rpcrdma (written to /usr/lib/modules-load.d)."
+        (),
+        "Kernel modules to load at boot, e.g. rpcrdma "
+        f"(written to {facts.SYSTEMD_MODULES_LOAD_DIR}).",
     )
     # Persistence
     bind_mounts: tuple[str, ...] = _knob(
@@ -280,7 +282,7 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
                 where,
                 HIDDEN,
                 "must be the file's text, or a mapping with the keys content and mode only.",
-                "write content: | (the text) and optionally mode: \"0644\".",
+                'write content: | (the text) and optionally mode: "0644".',
             )
         content, mode_text = entry.get("content"), entry.get("mode")
         if not isinstance(content, str):
@@ -299,7 +301,7 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
                     f"{where}.mode",
                     text if plain else HIDDEN,
                     "is not an octal permission mode like 0644.",
-                    "write three octal digits, optionally with a leading 0: \"0644\" "
+                    'write three octal digits, optionally with a leading 0: "0644" '
                     "(no set-id or sticky bits).",
                 )
             mode = int(text.strip().removeprefix("0o"), 8)
@@ -666,7 +668,12 @@ def _host_files(spec: BuildSpec) -> list[Problem]:
             )
         if "\0" in placed.content:
             problems.append(
-                Problem(where, HIDDEN, "contains a NUL byte; only text files are placed.", "")
+                Problem(
+                    where,
+                    HIDDEN,
+                    "contains a NUL byte; only text files are placed.",
+                    "ship binary files in a package (extra_packages).",
+                )
             )
         if placed.mode & ~0o777:
             problems.append(

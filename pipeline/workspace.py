@@ -16,10 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dagger import Container, Directory, File, Secret, dag
 
-from pipeline import airgap, canvos, facts, textfile
+from pipeline import airgap, canvos, facts, hostitems, textfile
 from pipeline.earthly import has_credentials
 from pipeline.errors import InvalidInput, Problem
-from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap
+from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap, dagger_bfb
 from pipeline.spec import BuildSpec
 
 # What a user-named text file must be, and its size limit (as on the CLI).
@@ -57,6 +57,9 @@ def prepared_context(
         context = context.with_directory(canvos.AIRGAP_DIR, inputs.airgap.source)
     if inputs is not None and inputs.repo_key is not None:
         context = context.with_file(canvos.KEY_PATH, inputs.repo_key)
+    if inputs is not None and inputs.bfb is not None and inputs.bfb_info is not None:
+        # A file copy inside the engine: the BFB never passes through the API.
+        context = context.with_file(f"{hostitems.BFB_DIR}/{inputs.bfb_info.name}", inputs.bfb)
     for path in sorted(files):
         context = context.with_new_file(path, files[path])
     return context
@@ -106,15 +109,22 @@ async def read_text(file: File, field: str, name: str) -> str:
 
 
 async def read_inputs(
-    user_data: File | None, doca_airgap: Directory | None, doca_repo_key: File | None
+    user_data: File | None,
+    doca_airgap: Directory | None,
+    doca_repo_key: File | None,
+    bfb: File | None = None,
 ) -> BuildInputs[Directory, File]:
     """The module's file inputs, like ``inputs.from_paths`` on the CLI: user-data
-    size-checked before it is read, the air-gapped source classified."""
+    size-checked before it is read, the air-gapped source classified, of a
+    BFB only its name and size asked for (``inputs.dagger_bfb``)."""
     text = await read_text(user_data, "user_data", "--user-data") if user_data else None
     source = None
     if doca_airgap is not None:
         source = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
-    return BuildInputs(user_data=text, airgap=source, repo_key=doca_repo_key)
+    info = await dagger_bfb(bfb) if bfb is not None else None
+    return BuildInputs(
+        user_data=text, airgap=source, repo_key=doca_repo_key, bfb=bfb, bfb_info=info
+    )
 
 
 def deb_head(deb: File, image: str) -> File:
