@@ -220,23 +220,13 @@ def ai_ra_spec(repo_url: str) -> spec.BuildSpec:
     )
 
 
-def host_items(resolved: spec.BuildSpec) -> hostitems.HostItems:
-    """The spec's host-item knobs as the build-context layout's items."""
-    return hostitems.HostItems(
-        files=tuple(hostitems.HostFile(f.path, f.content, f.mode) for f in resolved.host_files),
-        units=resolved.enable_units,
-        modprobe_options=resolved.modprobe_options,
-        modules_load=resolved.modules_load,
-    )
-
-
 def ai_ra_context(
     ctx: Path, resolved: spec.BuildSpec, bfb: Path, host: hostitems.HostItems | None = None
 ) -> tuple[Path, dict[str, str]]:
     """A build context rendered from the spec by the project's own block values."""
     mounts = tuple(m.path for m in context.bind_mount_plan(resolved).kept)
     values = canvos.block_values(resolved, mounts, "online", False)
-    harness.make_context(ctx, values, host=host or host_items(resolved), bfb=bfb)
+    harness.make_context(ctx, values, host=host or hostitems.from_spec(resolved), bfb=bfb)
     return ctx, values
 
 

@@ -17,7 +17,7 @@ import pytest
 from pipeline import facts, hostitems
 
 from . import harness
-from .conftest import AiRaStage, Stage, ai_ra_context, host_items, require_success, write_bfb
+from .conftest import AiRaStage, Stage, ai_ra_context, require_success, write_bfb
 
 pytestmark = pytest.mark.docker
 
@@ -133,7 +133,7 @@ def test_manifest_records_host_items_and_the_bfb(ai_ra_stage: AiRaStage) -> None
     assert ai_ra_stage.bfb is not None and ai_ra_stage.spec is not None
     m = manifest(ai_ra_stage.image)
     bfb_sha = hashlib.sha256(ai_ra_stage.bfb.read_bytes()).hexdigest()
-    items = host_items(ai_ra_stage.spec)
+    items = hostitems.from_spec(ai_ra_stage.spec)
     assert m["profile"] == "doca-all"
     assert m["bfb"] == {
         "name": ai_ra_stage.bfb.name,
@@ -209,7 +209,7 @@ def test_a_new_bfb_or_host_file_keeps_the_doca_install_cached(
     ai_ra_stage: AiRaStage, tmp_path: Path
 ) -> None:
     assert ai_ra_stage.spec is not None and ai_ra_stage.bfb is not None
-    items = host_items(ai_ra_stage.spec)
+    items = hostitems.from_spec(ai_ra_stage.spec)
     changed = hostitems.HostFile(items.files[0].path, "configure system hostname .\n", 0o600)
     bfb = write_bfb(tmp_path / "bfb", ai_ra_stage.bfb.name, b"two")
     ctx, _ = ai_ra_context(
