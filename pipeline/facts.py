@@ -43,6 +43,7 @@ _CANVOS: dict[str, Any] = _RAW["canvos"]
 _IMAGES: dict[str, str] = _RAW["images"]
 _PALETTE: dict[str, Any] = _RAW["palette"]
 _DISK: dict[str, Any] = _RAW["disk"]
+_BUILD_TIME: dict[str, Any] = _RAW["build_time"]
 
 # ------------------------------------------------------------------- DOCA
 DOCA_SOURCE: str = _DOCA["source"]
@@ -139,6 +140,22 @@ DISK_GB: dict[str, int] = {
     key.removesuffix("_gb"): int(value) for key, value in _DISK.items() if key.endswith("_gb")
 }
 
+
+# ------------------------------------------------------------- build time
+BUILD_TIME_SOURCE: str = _BUILD_TIME["source"]
+# A first build on a cold engine: (low, high) minutes, on BUILD_TIME_HOST.
+FIRST_BUILD_MINUTES: tuple[int, int] = (
+    int(_BUILD_TIME["first_build_minutes"][0]),
+    int(_BUILD_TIME["first_build_minutes"][1]),
+)
+BUILD_TIME_HOST: str = _BUILD_TIME["host"]
+
+
+def first_build_estimate() -> str:
+    """The first-build estimate as the docs and ``plan`` state it, e.g.
+    ``45–75 minutes``: an en dash between the bounds."""
+    low, high = FIRST_BUILD_MINUTES
+    return f"{low}\N{EN DASH}{high} minutes"
 
 def shell_env() -> str:
     """``facts.env``: the facts the image-build scripts need, as ``KEY=value``
