@@ -152,10 +152,11 @@ BUILD_TIME_HOST: str = _BUILD_TIME["host"]
 
 
 def first_build_estimate() -> str:
-    """The first-build estimate as the docs and ``plan`` state it, e.g.
-    ``45–75 minutes``: an en dash between the bounds."""
+    """The first-build estimate as the docs and ``plan`` state it: the low and
+    high minutes joined by an en dash (U+2013), then `` minutes``."""
     low, high = FIRST_BUILD_MINUTES
     return f"{low}\N{EN DASH}{high} minutes"
+
 
 def shell_env() -> str:
     """``facts.env``: the facts the image-build scripts need, as ``KEY=value``

@@ -21,8 +21,8 @@ USER_DOCS = sorted(
 
 # "issue 5", "Issue #12", "PR 3", "turn 2", "#14": tracker and session references.
 INTERNAL = re.compile(r"\b(?:issues?|pull request|PR|turn)\s*#?\d+\b|(?<![\w&/])#\d+\b", re.I)
-# A duration in minutes: "45–75 min", "45-75 minutes", "15+ minutes", "20 minutes".
-MINUTES = r"(\d+)\s*(?:[-–]\s*(\d+)|\+)?\s*min(?:utes)?\b"
+# A duration in minutes: "45-75 min" (hyphen or en dash), "15+ minutes", "20 minutes".
+MINUTES = r"(\d+)\s*(?:[-\u2013]\s*(\d+)|\+)?\s*min(?:utes)?\b"
 # A first or cold build, then within the same sentence (no period, no blank
 # line; Markdown wraps lines) a duration.
 BUILD_FIGURE = re.compile(r"\b(?:first|cold)\b(?:(?!\n\s*\n)[^.]){0,40}?" + MINUTES, re.I)
