@@ -86,3 +86,21 @@ def test_plan_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert f"a first build on a cold engine: about {facts.first_build_estimate()}" in out
     assert facts.BUILD_TIME_HOST in out
+
+
+def _section(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_development_section_names_every_package_ci_installs() -> None:
+    installed = set(re.findall(r"need\+=\(([\w.+-]+)\)", (ROOT / ".ci" / "run").read_text()))
+    assert {"docker.io", "debootstrap", "qemu-system-x86"} <= installed
+    development = _section((ROOT / "README.md").read_text(), "## Development\n")
+    missing = sorted(p for p in installed if f"`{p}`" not in development)
+    assert missing == []
+
+
+def test_the_quick_start_runs_no_tests() -> None:
+    quick_start = _section((ROOT / "README.md").read_text(), "## Quick start\n")
+    assert "scripts/test" not in quick_start
+    assert "after-the-build.md" in quick_start
