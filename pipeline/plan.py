@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pipeline import presets
+from pipeline import facts, presets
 from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.persistence import BindMount
@@ -61,6 +61,10 @@ def plan_text(
     lines.append("  Outputs")
     lines.append(f"    ISO            {outputs.iso} (+ {outputs.iso_sha256})")
     lines += [f"    provider image {ref}" for ref in outputs.provider_images.values()]
+    lines.append(
+        f"  Time        a first build on a cold engine: about {facts.first_build_estimate()} "
+        f"for one K8s version on {facts.BUILD_TIME_HOST} (estimate; facts.toml [build_time])"
+    )
     lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.bind_mounts)
     lines += _mounts("Requested persistent paths left out", persistence.left_out)
     lines.append("  Upgrade hazards (DOCA files under persistent paths)")
