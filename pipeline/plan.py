@@ -13,7 +13,7 @@ from pipeline import presets
 from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.persistence import BindMount
-from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default
+from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default, file_record
 
 _PRO = {
     PRO_SECRET: "attached with the key as the Earthly secret UBUNTU_PRO_KEY (UBUNTU_PRO_ATTACH)",
@@ -98,8 +98,18 @@ def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
     for name, value in values.items():
         base = default(name)
         if value != (list(base) if isinstance(base, tuple) else base):
-            out.append((name, _text(name, value)))
+            out.append((name, _files(spec) if name in FILES_FIELDS else _text(name, value)))
     return out
+
+
+def _files(spec: BuildSpec) -> str:
+    """``host_files`` as path, mode, size and where the text came from; never the content."""
+    parts = []
+    for placed in spec.host_files:
+        record = file_record(placed)
+        origin = f", from {placed.source}" if placed.source else ""
+        parts.append(f"{record['path']} (mode {record['mode']}, {record['size']} bytes{origin})")
+    return "; ".join(parts)
 
 
 def _bfb(bfb: BfbRecord) -> str:
@@ -109,9 +119,6 @@ def _bfb(bfb: BfbRecord) -> str:
 
 
 def _text(name: str, value: object) -> str:
-    if name in FILES_FIELDS and isinstance(value, list):
-        # file_record dicts: path, mode and size, never the content
-        return "; ".join(f"{f['path']} (mode {f['mode']}, {f['size']} bytes)" for f in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
