@@ -37,6 +37,7 @@ from pipeline import (
     inputs,
     runner,
     spec,
+    textfile,
     workspace,
 )
 from pipeline.context import CanvosTree, Overlays, Prepared, prepare
@@ -109,9 +110,10 @@ class CanvosDoca:
         Directory | None,
         Ignore([".git"]),
         Doc(
-            "Directory the --config file's host_files source: paths are relative to (usually "
-            "the one holding it); only the files named are read, each a UTF-8 text file of "
-            "at most 32 KiB."
+            "Directory the --config file's host_files source: paths are relative to (the CLI "
+            "reads them next to --config); each named file is read, a UTF-8 text file of at "
+            f"most {textfile.size_text(spec.HOST_FILE_LIMIT)}. The engine uploads the whole "
+            "directory (.git left out): pass one that holds just those files."
         ),
     ] = None
     canvos: Annotated[
