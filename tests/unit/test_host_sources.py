@@ -184,7 +184,7 @@ def bytes_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         sizes.append(len(data))
         return data
 
-    monkeypatch.setattr(textfile.os, "read", counting)
+    monkeypatch.setattr(os, "read", counting)
     yield sizes
 
 
