@@ -286,3 +286,20 @@ def test_requests_leave_inline_and_malformed_entries_to_the_spec() -> None:
     }
     wanted, problems = hostsources.requests(layer)
     assert wanted == [hostsources.Request("/etc/d", "d.conf")] and not problems
+
+
+# ------------------------------------------------------------------ docs
+
+
+def test_the_guides_example_config_plans_with_its_source_next_to_it(tmp_path: Path) -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "ai-ra-infra.md").read_text()
+    section = guide[guide.index("### Your own host's items") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+    assert "source: files/my-tuning.service" in example
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "my-tuning.service").write_text("[Unit]\nDescription=x\n")
+    (tmp_path / "knobs.yaml").write_text(example)
+    code, out, err = run("plan", "--config", str(tmp_path / "knobs.yaml"))
+    assert code == 0, err
+    unit = "/usr/lib/systemd/system/my-tuning.service"
+    assert f"{unit} (mode 0644, 21 bytes, from files/my-tuning.service)" in out
