@@ -14,8 +14,11 @@ whose *content* the build needs, so they are not knobs:
 
 The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
 ``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
-which ``context.prepare`` reads. Both also load the spec the same way
-(``load_spec``).
+which ``context.prepare`` reads. Both also load the spec the same way:
+``parse`` the config, read its ``host_files`` sources
+(``hostsources.load_local`` next to the CLI's ``--config``,
+``workspace.load_host_sources`` from Dagger's ``--host-files-dir``), then
+``resolve_layers`` (``load_spec`` does all three for a local root).
 """
 
 from __future__ import annotations
