@@ -70,6 +70,8 @@ def requests(layer: Mapping[str, object]) -> tuple[list[Request], list[Problem]]
     for dest, entry in files.items():
         if not isinstance(entry, Mapping) or "source" not in entry or "content" in entry:
             continue
+        if isinstance(entry["source"], spec.Sourced):
+            continue  # read already (a preset's layer)
         request = Request(str(dest), entry["source"] if isinstance(entry["source"], str) else "")
         problem = path_problem(request, entry["source"])
         if problem is None:

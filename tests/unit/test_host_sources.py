@@ -282,6 +282,7 @@ def test_requests_leave_inline_and_malformed_entries_to_the_spec() -> None:
             "/etc/b": {"source": "b.conf", "content": "x"},
             "/etc/c": "text",
             "/etc/d": {"source": "d.conf"},
+            "/etc/e": {"source": spec.Sourced("e.conf", "read")},
         }
     }
     wanted, problems = hostsources.requests(layer)
