@@ -13,7 +13,7 @@ from pipeline import presets
 from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.persistence import BindMount
-from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default, file_record
+from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default
 
 _PRO = {
     PRO_SECRET: "attached with the key as the Earthly secret UBUNTU_PRO_KEY (UBUNTU_PRO_ATTACH)",
@@ -98,15 +98,17 @@ def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
     for name, value in values.items():
         base = default(name)
         if value != (list(base) if isinstance(base, tuple) else base):
-            out.append((name, _files(spec) if name in FILES_FIELDS else _text(name, value)))
+            out.append((name, _files(spec, value) if name in FILES_FIELDS else _text(name, value)))
     return out
 
 
-def _files(spec: BuildSpec) -> str:
-    """``host_files`` as path, mode, size and where the text came from; never the content."""
+def _files(spec: BuildSpec, records: object) -> str:
+    """``host_files`` as path, mode, size (``records``: ``spec.file_record``
+    dicts, in the order of ``spec.host_files``) and where the text came
+    from; never the content."""
+    assert isinstance(records, list)
     parts = []
-    for placed in spec.host_files:
-        record = file_record(placed)
+    for placed, record in zip(spec.host_files, records, strict=True):
         origin = f", from {placed.source}" if placed.source else ""
         parts.append(f"{record['path']} (mode {record['mode']}, {record['size']} bytes{origin})")
     return "; ".join(parts)
