@@ -14,8 +14,11 @@ whose *content* the build needs, so they are not knobs:
 
 The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
 ``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
-which ``context.prepare`` reads. Both also load the spec the same way
-(``load_spec``).
+which ``context.prepare`` reads. Both also load the spec the same way:
+``parse`` the config, read its ``host_files`` sources
+(``hostsources.load_local`` next to the CLI's ``--config``,
+``workspace.load_host_sources`` from Dagger's ``--host-files-dir``), then
+``resolve_layers`` (``load_spec`` does all three for a local root).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pipeline import facts, presets, spec, textfile
+from pipeline import facts, hostsources, presets, spec, textfile
 from pipeline.config import parse_config
 from pipeline.errors import InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec
@@ -193,17 +196,38 @@ def classify_airgap(names: Sequence[str]) -> str:
 
 
 def load_spec(
-    config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
+    config: str | None,
+    source: str = "config",
+    overrides: Mapping[str, object] | None = None,
+    root: Path | None = None,
 ) -> BuildSpec:
     """The spec from a config file's text (None: no file) and explicit values:
     the layers defaults <- preset <- config file <- explicit values
     (``spec.resolve``). The preset is the one the explicit values name, else
-    the config file's (``pipeline.presets``)."""
+    the config file's (``pipeline.presets``). ``host_files`` sources of the
+    config are read from ``root`` (the config file's directory; None: a
+    source is an error), ``pipeline.hostsources``."""
+    parsed = parse(config, source)
+    if root is not None:
+        parsed = hostsources.load_local(parsed, root, f"{root} (the config's directory)")[0]
+    return resolve_layers(parsed, overrides)
+
+
+def parse(config: str | None, source: str = "config") -> dict[str, object]:
+    """A config file's raw knob values (``{}`` for no file); the file
+    inputs, when written as keys, are named as such."""
     elsewhere = {
         name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
         for name in FILE_INPUT_NAMES
     }
-    parsed = parse_config(config, source, elsewhere) if config is not None else {}
+    return parse_config(config, source, elsewhere) if config is not None else {}
+
+
+def resolve_layers(
+    parsed: Mapping[str, object], overrides: Mapping[str, object] | None = None
+) -> BuildSpec:
+    """The spec from a parsed config (its sources read) and explicit values,
+    with the preset they name between the defaults and the config."""
     overrides = overrides or {}
     preset = presets.layer(presets.chosen(parsed, overrides))
     return spec.resolve([preset, parsed, overrides])

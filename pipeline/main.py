@@ -37,6 +37,7 @@ from pipeline import (
     inputs,
     runner,
     spec,
+    textfile,
     workspace,
 )
 from pipeline.context import CanvosTree, Overlays, Prepared, prepare
@@ -104,6 +105,16 @@ class CanvosDoca:
     ]
     config: Annotated[
         File | None, Doc("YAML file of knobs (keys = knob names); explicit flags win.")
+    ] = None
+    host_files_dir: Annotated[
+        Directory | None,
+        Ignore([".git"]),
+        Doc(
+            "Directory the --config file's host_files source: paths are relative to (the CLI "
+            "reads them next to --config); each named file is read, a UTF-8 text file of at "
+            f"most {textfile.size_text(spec.HOST_FILE_LIMIT)}. The engine uploads the whole "
+            "directory (.git left out): pass one that holds just those files."
+        ),
     ] = None
     canvos: Annotated[
         Directory | None,
@@ -294,7 +305,8 @@ class CanvosDoca:
         if self.config is not None:
             config = await workspace.read_text(self.config, "config", "--config")
         overrides = {name: getattr(self, name) for name in spec.FLAG_FIELD_NAMES}
-        resolved = inputs.load_spec(config, "config", overrides)
+        parsed = await workspace.load_host_sources(inputs.parse(config), self.host_files_dir)
+        resolved = inputs.resolve_layers(parsed, overrides)
         # Knobs are plain query values: a URL with credentials stops here,
         # before it reaches a git query, .arg or a Dockerfile.
         raise_if(workspace.url_credential_problems(resolved))

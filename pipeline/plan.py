@@ -102,8 +102,20 @@ def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
     for name, value in values.items():
         base = default(name)
         if value != (list(base) if isinstance(base, tuple) else base):
-            out.append((name, _text(name, value)))
+            out.append((name, _files(spec, value) if name in FILES_FIELDS else _text(name, value)))
     return out
+
+
+def _files(spec: BuildSpec, records: object) -> str:
+    """``host_files`` as path, mode, size (``records``: ``spec.file_record``
+    dicts, in the order of ``spec.host_files``) and where the text came
+    from; never the content."""
+    assert isinstance(records, list)
+    parts = []
+    for placed, record in zip(spec.host_files, records, strict=True):
+        origin = f", from {placed.source}" if placed.source else ""
+        parts.append(f"{record['path']} (mode {record['mode']}, {record['size']} bytes{origin})")
+    return "; ".join(parts)
 
 
 def _bfb(bfb: BfbRecord) -> str:
@@ -113,9 +125,6 @@ def _bfb(bfb: BfbRecord) -> str:
 
 
 def _text(name: str, value: object) -> str:
-    if name in FILES_FIELDS and isinstance(value, list):
-        # file_record dicts: path, mode and size, never the content
-        return "; ".join(f"{f['path']} (mode {f['mode']}, {f['size']} bytes)" for f in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):

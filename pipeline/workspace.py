@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from dagger import Container, Directory, File, Secret, dag
+from dagger import Container, Directory, ExistsType, File, Secret, dag
 
-from pipeline import airgap, canvos, facts, hostitems, textfile
+from pipeline import airgap, canvos, facts, hostitems, hostsources, textfile
 from pipeline.earthly import has_credentials
-from pipeline.errors import InvalidInput, Problem
+from pipeline.errors import InvalidInput, Problem, raise_if
 from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap, dagger_bfb
-from pipeline.spec import BuildSpec
+from pipeline.spec import HOST_FILE_LIMIT, BuildSpec
 
 # What a user-named text file must be, and its size limit (as on the CLI).
 TEXT_FILES = {
@@ -224,3 +224,64 @@ def _without_userinfo(url: str) -> str:
         return "***"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"***@{host}", "", "", "")) if parts.scheme else "***"
+
+
+# ------------------------------------------------------ host_files sources
+
+
+async def load_host_sources(layer: dict[str, object], root: Directory | None) -> dict[str, object]:
+    """A parsed config with its ``host_files`` sources read from ``root``
+    (``--host-files-dir``; ``pipeline.hostsources``): the Directory is the
+    root, so the path checks are the syntactic ones (relative, no ``..``).
+    Raises ``InvalidInput`` with every problem, a source without ``root``
+    included."""
+    wanted, problems = hostsources.requests(layer)
+    texts: dict[str, str] = {}
+    for request in wanted:
+        if root is None:
+            problems.append(hostsources.no_root(request))
+            continue
+        try:
+            texts[request.dest] = await read_host_source(root, request)
+        except InvalidInput as exc:
+            problems += exc.problems
+    raise_if(problems)
+    return hostsources.apply(layer, texts)
+
+
+async def read_host_source(root: Directory, request: hostsources.Request) -> str:
+    """One source's text: a regular file of ``root`` (links resolved inside
+    it by the engine), its size checked before it is read, then the text
+    checks (UTF-8, no NUL). The engine hands back invalid UTF-8 as U+FFFD,
+    so that character is refused as a sign of a binary file."""
+    name = "--host-files-dir"
+    fix = f"pass {hostsources.WHAT}."
+    if not await root.exists(request.source, expected_type=ExistsType.REGULAR_TYPE):
+        raise InvalidInput([hostsources.missing(request, name)])
+    file = root.file(request.source)
+    size = await file.size()
+    if size > HOST_FILE_LIMIT:
+        raise InvalidInput(
+            [
+                Problem(
+                    request.field,
+                    request.source,
+                    f"is larger than {textfile.size_text(HOST_FILE_LIMIT)}, the limit for "
+                    f"this file ({size} bytes).",
+                    f"check that this is the right file; {fix}",
+                )
+            ]
+        )
+    text = await file.contents()
+    if "\ufffd" in text:
+        raise InvalidInput(
+            [
+                Problem(
+                    request.field,
+                    request.source,
+                    "is not UTF-8 text (the engine replaced invalid bytes with U+FFFD).",
+                    f"save it as UTF-8; {fix}",
+                )
+            ]
+        )
+    return textfile.decode(text.encode("utf-8"), request.field, request.source, fix)
