@@ -201,6 +201,11 @@ def _sources(files: Files) -> list[output.Source]:
         sources.append(output.Source(source, into, "doca_airgap"))
     if files.repo_key is not None:
         sources.append(output.Source(files.repo_key, canvos.KEY_PATH, "doca_repo_key"))
+    if files.signing_cert is not None:
+        # The certificate only: the private key is never copied anywhere.
+        sources.append(
+            output.Source(files.signing_cert, canvos.SIGNING_CERT_PATH, "module_signing_cert")
+        )
     return sources
 
 
@@ -216,7 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths |= {name: getattr(args, name) for name in inputs.FILE_INPUT_NAMES}
             prepared = render(spec, args.canvos, args.out, args.force, files, paths)
             print(plan_text(prepared.description, prepared.warnings), end="")
-            print(output.next_steps(Path(os.path.abspath(args.out)), spec.k8s_version), end="")
+            where = Path(os.path.abspath(args.out))
+            secrets = {
+                secret: Path(os.path.abspath(getattr(args, secret.field)))
+                for secret in files.build_secrets
+            }
+            print(output.next_steps(where, spec.k8s_version, secrets), end="")
         elif args.canvos is not None:
             prepared = _prepare(spec, args.canvos, files)
             print(plan_text(prepared.description, prepared.warnings), end="")
