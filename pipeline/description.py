@@ -116,7 +116,7 @@ class BuildDescription:
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
             "spec": as_dict(self.spec, omit=LOCAL_UNUSED if self.canvos.local else ()),
             "canvos": asdict(self.canvos),
-            "doca": asdict(self.doca),
+            "doca": {**asdict(self.doca), "repo_auth": list(self.doca.repo_auth)},
             "persistence": {
                 "kairos_init_version": self.persistence.kairos_init_version,
                 "bind_mounts": [asdict(m) for m in self.persistence.bind_mounts],
