@@ -145,7 +145,7 @@ def certificate_problems(data: bytes, source: str) -> list[Problem]:
 def _der(data: bytes) -> bytes | None:
     """The DER bytes of the one PEM CERTIFICATE block (None when it does not
     decode to an ASN.1 SEQUENCE)."""
-    match = _PEM.search(data)
+    match = next((m for m in _PEM.finditer(data) if m.group(1) == b"CERTIFICATE"), None)
     if match is None:
         return None
     try:

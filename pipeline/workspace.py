@@ -236,8 +236,8 @@ def url_credential_problems(spec: BuildSpec) -> list[Problem]:
         "https_proxy": proxy_fix,
         "canvos_url": "pass a local checkout with --canvos, or a URL the engine can read "
         "without credentials.",
-        "doca_repo_url": "mirror the repository where the engine can read it without "
-        "credentials, or pass a local copy with --doca-airgap.",
+        "doca_repo_url": "pass the URL without user:password and the login as an apt "
+        "auth.conf with --doca-repo-auth (a build secret), or a local copy with --doca-airgap.",
     }
     reasons = {
         "http_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTP_PROXY, so "
