@@ -245,3 +245,11 @@ def test_plan_says_which_mechanism_keeps_the_paths_on_which_host() -> None:
 def test_the_image_oem_config_path_is_the_one_the_stage_writes() -> None:
     lib = Path(canvos.__file__).parents[1] / "overlays" / "doca" / "install" / "lib.sh"
     assert f":-{persistence.IMAGE_OEM_CONFIG}}}" in lib.read_text()
+
+
+def test_the_stage_reads_each_secret_where_the_block_mounts_it() -> None:
+    lib = (
+        Path(canvos.__file__).parents[1] / "overlays" / "doca" / "install" / "lib.sh"
+    ).read_text()
+    assert f"CANVOS_DOCA_SIGNING_KEY={buildsecrets.MODULE_SIGNING.target}\n" in lib
+    assert f"CANVOS_DOCA_REPO_AUTH:-{buildsecrets.DOCA_REPO_AUTH.target}}}" in lib
