@@ -231,6 +231,7 @@ class AuthEntry:
     machine: str
     host: str
     missing: tuple[str, ...]
+    scheme: str = ""  # "" (apt: encrypted protocols only), "http", "https", ...
 
 
 def auth_entries(text: str) -> list[AuthEntry]:
@@ -266,11 +267,12 @@ def auth_entries(text: str) -> list[AuthEntry]:
 def _entry(machine: str, seen: set[str]) -> AuthEntry:
     text = machine if "://" in machine else f"//{machine}"
     try:
-        host = urlsplit(text).netloc.rpartition("@")[2].lower()
+        parts = urlsplit(text)
     except ValueError:
-        host = ""
+        return AuthEntry("", "", ())
+    host = parts.netloc.rpartition("@")[2].lower()
     missing = tuple(t for t in ("login", "password") if t not in seen)
-    return AuthEntry(machine if host else "", host, missing)
+    return AuthEntry(machine if host else "", host, missing, parts.scheme.lower())
 
 
 def auth_problems(text: str, source: str) -> list[Problem]:
@@ -306,8 +308,23 @@ def auth_host_problems(entries: tuple[AuthEntry, ...], source: str, repo_url: st
     parts = urlsplit(repo_url)
     host = (parts.hostname or "").lower()
     names = {host} | ({f"{host}:{parts.port}"} if parts.port else set())
-    if any(entry.host in names for entry in entries):
+    for_host = [entry for entry in entries if entry.host in names]
+    # apt_auth.conf(5), apt >= 1.9: a machine without a protocol is used for
+    # encrypted protocols only; plain http needs it written http://HOST.
+    if any(
+        e.scheme == parts.scheme or (not e.scheme and parts.scheme == "https") for e in for_host
+    ):
         return []
+    if for_host and parts.scheme == "http":
+        return [
+            Problem(
+                "doca_repo_auth",
+                source,
+                f"names {host} without http://, and apt sends a login over plain http only to "
+                "a machine written with its protocol (apt_auth.conf(5)).",
+                f"write 'machine http://{host} login ... password ...', or use an https mirror.",
+            )
+        ]
     machines = ", ".join(entry.machine for entry in entries)
     return [
         Problem(

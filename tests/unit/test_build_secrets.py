@@ -253,3 +253,23 @@ def test_the_stage_reads_each_secret_where_the_block_mounts_it() -> None:
     ).read_text()
     assert f"CANVOS_DOCA_SIGNING_KEY={buildsecrets.MODULE_SIGNING.target}\n" in lib
     assert f"CANVOS_DOCA_REPO_AUTH:-{buildsecrets.DOCA_REPO_AUTH.target}}}" in lib
+
+
+@pytest.mark.parametrize(
+    ("machine", "url", "ok"),
+    [
+        ("mirror.corp", "https://mirror.corp/doca", True),
+        ("https://mirror.corp", "https://mirror.corp/doca", True),
+        ("http://mirror.corp", "http://mirror.corp/doca", True),
+        ("mirror.corp", "http://mirror.corp/doca", False),  # apt: http needs http://
+        ("mirror.corp:8443", "https://mirror.corp:8443/doca", True),
+    ],
+)
+def test_apt_sends_a_login_over_http_only_to_a_machine_with_its_protocol(
+    machine: str, url: str, ok: bool
+) -> None:
+    entries = tuple(buildsecrets.auth_entries(f"machine {machine} login u password {PASSWORD}"))
+    problems = buildsecrets.auth_host_problems(entries, "auth", url)
+    assert (problems == []) is ok
+    if not ok:
+        assert "machine http://mirror.corp" in problems[0].fix and PASSWORD not in str(problems)

@@ -102,6 +102,9 @@ fetch() { # URL DEST -> apt's own transport (proxies, CA store, auth.conf.d)
 # missing or refused; say which, and how to pass one (never what it is).
 explain_login() {
   grep -qE '\b(401|403)\b|Unauthorized|Forbidden' "$1" || return 0
+  if grep -q 'protocol is not encrypted' "$1"; then
+    die "the DOCA repository ${REPO_URI} asks for a login, and apt sends the one of --doca-repo-auth over plain http only to a machine written with its protocol: write 'machine http://HOST ...' (apt_auth.conf(5)), or use an https mirror"
+  fi
   if [ -s "$CANVOS_DOCA_REPO_AUTH" ]; then
     die "the DOCA repository ${REPO_URI} refused the login of the auth.conf given with --doca-repo-auth (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): check its machine, login and password"
   fi
