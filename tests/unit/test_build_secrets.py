@@ -273,3 +273,10 @@ def test_apt_sends_a_login_over_http_only_to_a_machine_with_its_protocol(
     assert (problems == []) is ok
     if not ok:
         assert "machine http://mirror.corp" in problems[0].fix and PASSWORD not in str(problems)
+
+
+def test_the_persistence_docs_show_what_plan_prints() -> None:
+    docs = (Path(canvos.__file__).parents[1] / "docs" / "persistence.md").read_text()
+    shown = docs[docs.index("  Persistence (how") :].split("```", 1)[0].splitlines()
+    code, stdout, _ = run("plan", "--doca-profile", "doca-networking")
+    assert code == 0 and all(line in stdout.splitlines() for line in shown if line)
