@@ -692,6 +692,11 @@ def next_steps(
         f"({len(k8s_versions)} provider image{'s' if len(k8s_versions) > 1 else ''}):",
         f"  cd {where}",
     ]
+    if secrets and not _ignores_local(out):
+        lines.append(
+            f"  echo '{SECRETS_DIR.split('/')[0]}/' >>.earthlyignore"
+            "    # this checkout's .earthlyignore lacks it: keep the secrets out of the context"
+        )
     if secrets:
         lines.append(f"  mkdir -m 0700 -p {SECRETS_DIR}")
         lines += [
@@ -722,6 +727,17 @@ _SECRET_WHAT = {
     "module_signing_key": "the module-signing private key (PEM)",
     "doca_repo_auth": "the DOCA mirror's apt auth.conf",
 }
+
+
+def _ignores_local(out: Path) -> bool:
+    """Whether the output's .earthlyignore keeps ``local/`` out of Earthly's context."""
+    try:
+        text = (out / ".earthlyignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.strip() in ("local", "local/", "/local", "/local/") for line in text.splitlines()
+    )
 
 
 def secret_file(secret: BuildSecret) -> str:

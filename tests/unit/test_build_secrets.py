@@ -280,3 +280,17 @@ def test_the_persistence_docs_show_what_plan_prints() -> None:
     shown = docs[docs.index("  Persistence (how") :].split("```", 1)[0].splitlines()
     code, stdout, _ = run("plan", "--doca-profile", "doca-networking")
     assert code == 0 and all(line in stdout.splitlines() for line in shown if line)
+
+
+def test_the_summary_keeps_local_out_of_the_context_when_the_checkout_does_not(
+    canvos_tree: Path, tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    cert, key = pair
+    args = ("--module-signing-cert", str(cert), "--module-signing-key", str(key))
+    code, without, err = render_run(canvos_tree, tmp_path / "a", *args)
+    assert code == 0, err
+    assert "echo 'local/' >>.earthlyignore" in without
+    (canvos_tree / ".earthlyignore").write_text("local/\nbuild/*\n")
+    code, listed, err = render_run(canvos_tree, tmp_path / "b", *args)
+    assert code == 0, err
+    assert ".earthlyignore" not in listed
