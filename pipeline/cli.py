@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from pipeline import airgap, canvos, checkout, facts, inputs, output, userdata
+from pipeline import airgap, canvos, checkout, facts, hostitems, inputs, output, presets, userdata
 from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
 from pipeline.description import tool_version
 from pipeline.errors import HIDDEN, CanvosDocaError, InvalidInput, Problem, raise_if
@@ -27,7 +27,7 @@ from pipeline.plan import plan_text
 from pipeline.reference import input_table, knob_table
 from pipeline.spec import (
     BOOL_FIELDS,
-    FIELD_NAMES,
+    FLAG_FIELD_NAMES,
     LIST_FIELDS,
     LIST_SEPARATORS,
     BuildSpec,
@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "knobs", help="print every knob with its default, and the file inputs (Markdown tables)"
     )
+    commands.add_parser("presets", help="list the shipped presets (--preset NAME), one line each")
     render = commands.add_parser(
         "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
     )
@@ -101,14 +102,18 @@ def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_knobs(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("build knobs (override --config)")
-    for name in FIELD_NAMES:
+    group = parser.add_argument_group(
+        "build knobs (override --config, which overrides --preset; host_files is set in "
+        "--config only)"
+    )
+    for name in FLAG_FIELD_NAMES:
         flag = f"--{kebab(name)}"
         text = f"{doc(name)} [default: {_shown_default(name)}]"
         if name in BOOL_FIELDS:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=text)
         elif name in LIST_FIELDS:
-            metavar = "'V V...'" if LIST_SEPARATORS[name] == " " else "V[,V...]"
+            separator = LIST_SEPARATORS[name]
+            metavar = "'V V...'" if separator == " " else f"V[{separator}V...]"
             group.add_argument(
                 flag,
                 dest=name,
@@ -118,7 +123,8 @@ def _add_knobs(parser: argparse.ArgumentParser) -> None:
                 help=text + " (repeatable)",
             )
         else:
-            group.add_argument(flag, dest=name, metavar="VALUE", help=text)
+            metavar = "NAME" if name == "preset" else "VALUE"
+            group.add_argument(flag, dest=name, metavar=metavar, help=text)
 
 
 def _splitter(name: str) -> Callable[[str], list[str]]:
@@ -139,7 +145,7 @@ def _shown_default(name: str) -> str:
 
 def _spec_from(args: argparse.Namespace) -> BuildSpec:
     config = inputs.read_text(args.config, "config") if args.config is not None else None
-    overrides = {name: getattr(args, name) for name in FIELD_NAMES}
+    overrides = {name: getattr(args, name) for name in FLAG_FIELD_NAMES}
     return inputs.load_spec(config, str(args.config), overrides)
 
 
@@ -193,7 +199,7 @@ def render(
 
 
 def _sources(files: Files) -> list[output.Source]:
-    """What render copies besides the checkout: overlays, air-gapped source, key."""
+    """What render copies besides the checkout: overlays, air-gapped source, key, BFB."""
     sources = [output.Source(OVERLAYS_DIR, canvos.CONTEXT_DIR, "overlays")]
     if files.airgap is not None:
         source = files.airgap.source
@@ -206,6 +212,9 @@ def _sources(files: Files) -> list[output.Source]:
         sources.append(
             output.Source(files.signing_cert, canvos.SIGNING_CERT_PATH, "module_signing_cert")
         )
+    if files.bfb is not None and files.bfb_info is not None:
+        into = f"{hostitems.BFB_DIR}/{files.bfb_info.name}"
+        sources.append(output.Source(files.bfb, into, "bfb"))
     return sources
 
 
@@ -215,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(knob_table() + "\n" + input_table(), end="")
         return 0
     try:
+        if args.command == "presets":
+            print(presets.listing(), end="")
+            return 0
         spec, files = _inputs_from(args)
         if args.command == "render":
             paths = {"config": args.config}

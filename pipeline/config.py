@@ -18,7 +18,7 @@ key is looked at.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -32,15 +32,21 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 def parse_config(
-    text: str, source: str = FIELD, elsewhere: Mapping[str, str] | None = None
+    text: str,
+    source: str = FIELD,
+    elsewhere: Mapping[str, str] | None = None,
+    extra: Collection[str] = (),
+    field: str = FIELD,
 ) -> dict[str, object]:
     """The raw knob values of a config file's text (``source`` names it).
 
     ``elsewhere`` maps keys that are not knobs but are given another way
-    (e.g. file inputs) to the fix shown for them. Raises ``InvalidInput``
-    with every problem of the file.
+    (e.g. file inputs) to the fix shown for them; ``extra`` are keys besides
+    the knobs that the caller reads (a preset's description), returned as
+    YAML read them; ``field`` names the input in messages. Raises
+    ``InvalidInput`` with every problem of the file.
     """
-    root = safeyaml.compose(text, FIELD, source)
+    root = safeyaml.compose(text, field, source)
     data = safeyaml.construct(root)
     if data is None:
         return {}
@@ -48,7 +54,7 @@ def parse_config(
         raise InvalidInput(
             [
                 Problem(
-                    FIELD,
+                    field,
                     source,
                     "is a Kairos cloud-config (user-data: it starts with "
                     f"{userdata.HEADER} or has {', '.join(userdata.CLOUD_CONFIG_KEYS)} keys), "
@@ -62,7 +68,7 @@ def parse_config(
         raise InvalidInput(
             [
                 Problem(
-                    FIELD,
+                    field,
                     source,
                     f"is {kind_of(data)}; it must be a mapping of knob: value lines.",
                     "see canvos-doca knobs.",
@@ -78,6 +84,9 @@ def parse_config(
     unknown: set[str] = set()
     for key_node, value_node in root.value:
         key = key_node.value if isinstance(key_node, ScalarNode) else None
+        if key is not None and key in extra:
+            values[key] = data[key]
+            continue
         if key is None or key not in spec.FIELD_NAMES:
             if key is None or key not in unknown:
                 problems.append(_unknown(key_node, source, elsewhere or {}))
@@ -111,6 +120,8 @@ def _as_written(name: str, node: Node, value: object, source: str) -> tuple[obje
     problem where YAML read it as a number or boolean that says otherwise."""
     if name in spec.BOOL_FIELDS:
         return value, []
+    if name in spec.FILES_FIELDS:
+        return _files_as_written(node, value), []
     if isinstance(node, ScalarNode):
         return _scalar(name, name, node, value, source)
     if isinstance(node, SequenceNode) and isinstance(value, list) and name in spec.LIST_FIELDS:
@@ -123,6 +134,24 @@ def _as_written(name: str, node: Node, value: object, source: str) -> tuple[obje
             items.append(item)
         return items, problems
     return value, []
+
+
+def _files_as_written(node: Node, value: object) -> object:
+    """A ``host_files`` mapping with each ``mode`` as the text written: YAML
+    1.1 reads an unquoted 0644 as the number 420 and 644 as six hundred and
+    forty-four, so the number is never used. ``spec`` checks the rest."""
+    if not isinstance(node, MappingNode) or not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key_node, entry_node in node.value:
+        entry = value.get(key_node.value) if isinstance(key_node, ScalarNode) else None
+        if isinstance(entry_node, MappingNode) and isinstance(entry, dict):
+            entry = dict(entry)
+            for field_node, mode_node in entry_node.value:
+                if field_node.value == "mode" and isinstance(mode_node, ScalarNode):
+                    entry["mode"] = mode_node.value
+            out[key_node.value] = entry
+    return out
 
 
 def _scalar(

@@ -12,8 +12,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline import canvos, doca, earthfile, facts, persistence, userdata, userdata_edit
+from pipeline import (
+    canvos,
+    doca,
+    earthfile,
+    facts,
+    hostitems,
+    persistence,
+    presets,
+    userdata,
+    userdata_edit,
+)
 from pipeline.description import (
+    BfbRecord,
     BuildDescription,
     CanvosSource,
     DocaSource,
@@ -94,7 +105,7 @@ def prepare(
     created = mount_paths + tuple(p for p in user_data.bind_mounts if p not in mount_paths)
     pro = parsed.ubuntu_pro if ubuntu_pro_key else ""
     source = canvos_source(spec, tree, parsed, pro)
-    description = describe(spec, source, mounts, inputs.doca_source, rebuild, inputs)
+    description = describe(spec, source, mounts, inputs.doca_source, rebuild, _bfb(inputs), inputs)
     values = canvos.block_values(
         spec,
         created,
@@ -114,11 +125,19 @@ def prepare(
         canvos.FACTS_FILE: facts.shell_env(),
         f"{canvos.AIRGAP_DIR}/.keep": "",
         canvos.DESCRIPTION_FILE: description.to_json(),
+        # Host items: read only by the image build's later steps, so they
+        # leave the DOCA install step's cache alone.
+        **hostitems.context_files(hostitems.from_spec(spec)),
     }
     notes = canvos.tree_warnings(spec, parsed, label, tree.tag, local=bool(tree.local_path))
     return Prepared(
         files=files, description=description, warnings=warnings(description, tree) + tuple(notes)
     )
+
+
+def _bfb(inputs: AnyInputs) -> BfbRecord | None:
+    info = inputs.bfb_info
+    return BfbRecord(info.name, info.size, info.sha256) if info is not None else None
 
 
 def _rebuild_problems(rebuild: str) -> list[Problem]:
@@ -154,6 +173,7 @@ def describe(
     mounts: persistence.BindMountPlan,
     doca_source: str = ONLINE,
     rebuild: str = "",
+    bfb: BfbRecord | None = None,
     inputs: AnyInputs = NO_FILES,
 ) -> BuildDescription:
     """The machine-readable description of the resolved build (no secrets:
@@ -184,6 +204,7 @@ def describe(
             installer_image=canvos.installer_image_ref(spec, source.pe_version),
         ),
         rebuild=rebuild,
+        bfb=bfb,
     )
 
 
@@ -199,7 +220,9 @@ def describe_ref(
         pe_version=pe_version or f"<PE_VERSION of {spec.canvos_ref}>",
         base_image=spec.base_image,
     )
-    return describe(spec, source, bind_mount_plan(spec), inputs.doca_source, inputs=inputs)
+    return describe(
+        spec, source, bind_mount_plan(spec), inputs.doca_source, bfb=_bfb(inputs), inputs=inputs
+    )
 
 
 def bind_mount_plan(spec: BuildSpec) -> persistence.BindMountPlan:
@@ -220,6 +243,17 @@ def warnings(description: BuildDescription, tree: CanvosTree | None = None) -> t
         out.append(
             f"canvos_ref {spec.canvos_ref} looks like a branch: builds resolve it to a commit, "
             "so results change when the branch moves. Pin a tag for reproducible images."
+        )
+    if spec.preset and description.bfb is None and presets.load(spec.preset).bfb_expected:
+        out.append(
+            f"preset {spec.preset} expects a BlueField bootstream and no --bfb is given: on an "
+            "immutable host the nodeprep downloads nothing, finds no BFB and skips flashing "
+            "the BlueField. Pass --bfb <file>.bfb."
+        )
+    for name, gone in presets.dropped(spec).items():
+        out.append(
+            f"{name} replaces the list of preset {spec.preset} (a layer replaces a whole "
+            f"value), so the image lacks: {', '.join(gone)}. List them too to keep them."
         )
     if len(spec.k8s_version) > 1:
         out.append(

@@ -97,6 +97,17 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class BfbRecord:
+    """The BlueField bootstream baked in: file name, size in bytes, SHA-256
+    (hex; "" where the pipeline does not read the file: the Dagger module
+    leaves it to the image build's manifest)."""
+
+    name: str
+    size: int
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
 class BuildDescription:
     """Everything that was resolved for one build (no secrets)."""
 
@@ -110,6 +121,7 @@ class BuildDescription:
     # None: DKMS signs with a throwaway key that is deleted after the build.
     module_signing: ModuleSigning | None = None
     tool_version: str = field(default_factory=tool_version)
+    bfb: BfbRecord | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +143,7 @@ class BuildDescription:
             },
             "rebuild": self.rebuild,
             "module_signing": asdict(self.module_signing) if self.module_signing else None,
+            "bfb": asdict(self.bfb) if self.bfb is not None else None,
         }
 
     def to_json(self) -> str:

@@ -39,10 +39,12 @@ class Profile:
 _RAW = _load()
 _DOCA: dict[str, Any] = _RAW["doca"]
 _KAIROS: dict[str, Any] = _RAW["kairos"]
+_SYSTEMD: dict[str, Any] = _RAW["systemd"]
 _CANVOS: dict[str, Any] = _RAW["canvos"]
 _IMAGES: dict[str, str] = _RAW["images"]
 _PALETTE: dict[str, Any] = _RAW["palette"]
 _DISK: dict[str, Any] = _RAW["disk"]
+_BUILD_TIME: dict[str, Any] = _RAW["build_time"]
 
 # ------------------------------------------------------------------- DOCA
 DOCA_SOURCE: str = _DOCA["source"]
@@ -72,6 +74,13 @@ KAIROS_PATH_LIST_MAJOR: int = _KAIROS["path_list_kairos_major"]
 KAIROS_PERSISTENT_PARTITION: str = _KAIROS["persistent_partition"]
 KAIROS_CLOUD_CONFIG_HEADER: str = _KAIROS["cloud_config_header"]
 KAIROS_RW_PATHS: tuple[str, ...] = tuple(_KAIROS["rw_paths"])
+KAIROS_BOOT_MOUNTS: tuple[str, ...] = tuple(_KAIROS["boot_mounts"])
+
+# ---------------------------------------------------------------- systemd
+SYSTEMD_UNIT_TYPES: tuple[str, ...] = tuple(_SYSTEMD["unit_types"].split())
+SYSTEMD_UNIT_DIR: str = _SYSTEMD["unit_dir"]
+SYSTEMD_MODPROBE_DIR: str = _SYSTEMD["modprobe_dir"]
+SYSTEMD_MODULES_LOAD_DIR: str = _SYSTEMD["modules_load_dir"]
 KAIROS_PERSISTENT_STATE_PATHS: tuple[str, ...] = tuple(_KAIROS["persistent_state_paths"])
 KAIROS_EXTRA_BINDS: dict[str, tuple[str, ...]] = {
     name: tuple(paths) for name, paths in _KAIROS["extra_binds"].items()
@@ -138,6 +147,23 @@ DISK_SOURCE: str = _DISK["source"]
 DISK_GB: dict[str, int] = {
     key.removesuffix("_gb"): int(value) for key, value in _DISK.items() if key.endswith("_gb")
 }
+
+
+# ------------------------------------------------------------- build time
+BUILD_TIME_SOURCE: str = _BUILD_TIME["source"]
+# A first build on a cold engine: (low, high) minutes, on BUILD_TIME_HOST.
+FIRST_BUILD_MINUTES: tuple[int, int] = (
+    int(_BUILD_TIME["first_build_minutes"][0]),
+    int(_BUILD_TIME["first_build_minutes"][1]),
+)
+BUILD_TIME_HOST: str = _BUILD_TIME["host"]
+
+
+def first_build_estimate() -> str:
+    """The first-build estimate as the docs and ``plan`` state it: the low and
+    high minutes joined by an en dash (U+2013), then `` minutes``."""
+    low, high = FIRST_BUILD_MINUTES
+    return f"{low}\N{EN DASH}{high} minutes"
 
 
 def shell_env() -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.canvos import CONTEXT_DIR
+from pipeline.spec import BuildSpec
 
 HOST_DIR = f"{CONTEXT_DIR}/host"
 BFB_DIR = f"{HOST_DIR}/bfb"
@@ -51,6 +52,19 @@ class HostItems:
     units: tuple[str, ...] = ()
     modprobe_options: tuple[str, ...] = ()
     modules_load: tuple[str, ...] = ()
+
+
+def from_spec(spec: BuildSpec) -> HostItems:
+    """The host items of a resolved (already checked) spec: its ``host_files``,
+    ``enable_units``, ``modprobe_options`` and ``modules_load``. Packages and
+    kernel arguments are not host items: they use ``extra_packages`` and
+    ``kernel_args``."""
+    return HostItems(
+        files=tuple(HostFile(f.path, f.content, f.mode) for f in spec.host_files),
+        units=spec.enable_units,
+        modprobe_options=spec.modprobe_options,
+        modules_load=spec.modules_load,
+    )
 
 
 def _lines(items: Iterable[str]) -> str:

@@ -15,6 +15,9 @@ whose *content* the build needs, so they are not knobs:
 
 The two secrets never enter the rendered output or a layer: they travel as
 build secrets (``pipeline.buildsecrets``); here they are only checked.
+* ``bfb``: a BlueField bootstream the host's nodeprep flashes (hundreds of
+  MB: copied into the build context as a file, never read through the
+  Dagger API; the CLI records its SHA-256).
 
 The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
 ``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
@@ -25,15 +28,19 @@ which ``context.prepare`` reads. Both also load the spec the same way
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
+import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pipeline import buildsecrets, facts, spec, textfile
+from pipeline import buildsecrets, facts, presets, spec, textfile
 from pipeline.buildsecrets import AuthEntry
 from pipeline.config import parse_config
-from pipeline.errors import HIDDEN, InvalidInput, Problem
+from pipeline.errors import HIDDEN, InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec
 
 if TYPE_CHECKING:  # the CLI never imports the Dagger SDK
@@ -102,6 +109,13 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         f"a login; a build secret ({buildsecrets.DOCA_REPO_AUTH.name}) mounted at "
         f"{buildsecrets.DOCA_REPO_AUTH.target} for the DOCA install step only.",
     ),
+    FileInput(
+        "bfb",
+        ".bfb file",
+        "File",
+        "BlueField bootstream (.bfb) baked into the image where the AI-RA-Infra nodeprep "
+        "reads it (docs/ai-ra-infra.md); copied as a file, never read through the API.",
+    ),
 )
 FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)
 
@@ -109,6 +123,35 @@ FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)
 def doc(name: str) -> str:
     """The documentation of a file input."""
     return next(i.doc for i in FILE_INPUTS if i.name == name)
+
+
+@dataclass(frozen=True)
+class Bfb:
+    """A BlueField bootstream: file name, size in bytes and SHA-256 (hex;
+    "" where it is not computed: the Dagger module leaves it to the image
+    build's manifest)."""
+
+    name: str
+    size: int
+    sha256: str = ""
+
+
+# A .bfb file name as NVIDIA publishes them (bf-bundle-2.9.1-40_24.11_ubuntu-22.04_prod.bfb).
+_BFB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,250}\.bfb", re.ASCII)
+
+
+def bfb_name_problems(name: str) -> list[Problem]:
+    """Problems with a BFB's file name (it becomes a path in the image)."""
+    if _BFB_NAME.fullmatch(name):
+        return []
+    return [
+        Problem(
+            "bfb",
+            name[:80],
+            "is not a .bfb file name of letters, digits, '.', '_', '+' and '-'.",
+            "rename the file, e.g. bf-bundle-2.9.1-40_24.11_ubuntu-22.04_prod.bfb.",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -148,6 +191,10 @@ class BuildInputs(Generic[D, F]):
             buildsecrets.DOCA_REPO_AUTH: self.repo_auth is not None,
         }
         return tuple(secret for secret, on in given.items() if on)
+
+    # The BFB's source (copied into the build context) and what is known of it.
+    bfb: F | None = None
+    bfb_info: Bfb | None = None
 
     @property
     def doca_source(self) -> str:
@@ -210,13 +257,17 @@ def load_spec(
     config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
 ) -> BuildSpec:
     """The spec from a config file's text (None: no file) and explicit values:
-    the layers defaults <- config file <- explicit values (``spec.resolve``)."""
+    the layers defaults <- preset <- config file <- explicit values
+    (``spec.resolve``). The preset is the one the explicit values name, else
+    the config file's (``pipeline.presets``)."""
     elsewhere = {
         name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
         for name in FILE_INPUT_NAMES
     }
     parsed = parse_config(config, source, elsewhere) if config is not None else {}
-    return spec.resolve([parsed, overrides or {}])
+    overrides = overrides or {}
+    preset = presets.layer(presets.chosen(parsed, overrides))
+    return spec.resolve([preset, parsed, overrides])
 
 
 # ------------------------------------------------------------------- CLI
@@ -247,10 +298,17 @@ def from_paths(
     module_signing_cert: Path | None = None,
     module_signing_key: Path | None = None,
     doca_repo_auth: Path | None = None,
+    bfb: Path | None = None,
 ) -> BuildInputs[Path, Path]:
     """The CLI's file inputs: every problem with them at once. The key and
     the auth.conf are read only to be checked, and never kept."""
     problems: list[Problem] = []
+    bfb_info = None
+    if bfb is not None:
+        try:
+            bfb_info = read_bfb(bfb)
+        except InvalidInput as exc:
+            problems += exc.problems
     text = None
     if user_data is not None:
         try:
@@ -286,6 +344,8 @@ def from_paths(
         signing_cert=module_signing_cert if sha256 else None,
         signing_sha256=sha256,
         repo_auth=entries,
+        bfb=bfb,
+        bfb_info=bfb_info,
     )
 
 
@@ -345,6 +405,33 @@ def repo_auth(
     return (None, problems) if problems else (tuple(buildsecrets.auth_entries(text)), [])
 
 
+_HASH_CHUNK = 1024 * 1024
+
+
+def read_bfb(path: Path) -> Bfb:
+    """A BFB file's name, size and SHA-256 (read once, in chunks). Raises
+    ``InvalidInput`` naming the path for a bad name, a missing, empty or
+    unreadable file, or anything that is not a regular file."""
+    raise_if(bfb_name_problems(path.name))
+    fix = "pass the .bfb file NVIDIA publishes for the host's BlueField."
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise InvalidInput([Problem("bfb", str(path), "is not a regular file.", fix)])
+            size = 0
+            while chunk := stream.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except IsADirectoryError:
+        raise InvalidInput([Problem("bfb", str(path), "is a directory.", fix)]) from None
+    except OSError as exc:
+        raise InvalidInput([textfile.os_problem("bfb", path, exc, "read", fix)]) from None
+    if size == 0:
+        raise InvalidInput([Problem("bfb", str(path), "is empty.", fix)])
+    return Bfb(path.name, size, digest.hexdigest())
+
+
 # An OpenPGP key file: ASCII-armored, or binary starting with a public-key
 # packet (RFC 4880 4.2/5.5: tag 6, old format 0x98-0x9b, new format 0xc6).
 # NVIDIA publishes its key armored, 1.7 KB.
@@ -392,13 +479,32 @@ async def from_dagger(
     user_data: File | None = None,
     doca_airgap: Directory | None = None,
     doca_repo_key: File | None = None,
+    bfb: File | None = None,
 ) -> BuildInputs[Directory, File]:
-    """The Dagger module's file inputs (awaits their contents and listing)."""
+    """The Dagger module's file inputs (awaits their contents and listing;
+    of a BFB only its name and size)."""
     text = await user_data.contents() if user_data is not None else None
     airgap = None
     if doca_airgap is not None:
         airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
     source = "--user-data" if user_data is not None else "user-data"
     return BuildInputs(
-        user_data=text, airgap=airgap, repo_key=doca_repo_key, user_data_source=source
+        user_data=text,
+        airgap=airgap,
+        repo_key=doca_repo_key,
+        user_data_source=source,
+        bfb=bfb,
+        bfb_info=await dagger_bfb(bfb) if bfb is not None else None,
     )
+
+
+async def dagger_bfb(bfb: File) -> Bfb:
+    """A BFB ``File``'s name and size from the engine (its content stays
+    there: it is copied into the build context, not read). Raises
+    ``InvalidInput`` for a bad name or an empty file."""
+    name = await bfb.name()
+    raise_if(bfb_name_problems(name))
+    size = await bfb.size()
+    if size == 0:
+        raise InvalidInput([Problem("bfb", name, "is empty.", "pass the .bfb file itself.")])
+    return Bfb(name, size)

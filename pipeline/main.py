@@ -5,7 +5,8 @@ from the spec itself, so all functions share them:
 
     dagger call --doca-version 3.2.2 --k8s-version 1.34.6 plan
 
-Knobs left out fall back to ``--config`` and then to the spec's defaults.
+Knobs left out fall back to ``--config``, then to ``--preset``'s values, then
+to the spec's defaults.
 """
 
 import hashlib
@@ -49,8 +50,11 @@ _KNOB_TYPES: dict[type, Any] = {str: str, bool: bool, tuple: list[str]}
 
 
 def _with_spec_knobs(cls: type) -> type:
-    """Add one optional constructor argument per scalar spec knob, with its Doc."""
+    """Add one optional constructor argument per spec knob that is not
+    config-only (``spec.CONFIG_ONLY``: set those in --config), with its Doc."""
     for field in spec.FIELDS:
+        if field.name in spec.CONFIG_ONLY:
+            continue
         kind = _KNOB_TYPES[type(field.default)]
         text = f"{spec.doc(field.name)} Default: {_shown(field.default)}."
         cls.__annotations__[field.name] = Annotated[kind | None, Doc(text)]
@@ -115,6 +119,7 @@ class CanvosDoca:
     # Build secrets (pipeline.buildsecrets): Secrets, never Files or text.
     module_signing_key: Annotated[Secret | None, Doc(inputs.doc("module_signing_key"))] = None
     doca_repo_auth: Annotated[Secret | None, Doc(inputs.doc("doca_repo_auth"))] = None
+    bfb: Annotated[File | None, Doc(inputs.doc("bfb"))] = None
     # Secrets: dagger.Secret (env:NAME, file:PATH, ...), never plain args.
     registry_username: Annotated[
         str, Doc("Username for --registry-password (private mirrors and publishing).")
@@ -316,7 +321,7 @@ class CanvosDoca:
         config = None
         if self.config is not None:
             config = await workspace.read_text(self.config, "config", "--config")
-        overrides = {name: getattr(self, name) for name in spec.FIELD_NAMES}
+        overrides = {name: getattr(self, name) for name in spec.FLAG_FIELD_NAMES}
         resolved = inputs.load_spec(config, "config", overrides)
         # Knobs are plain query values: a URL with credentials stops here,
         # before it reaches a git query, .arg or a Dockerfile.
@@ -358,6 +363,7 @@ class CanvosDoca:
             self.user_data,
             self.doca_airgap,
             self.doca_repo_key,
+            self.bfb,
             signing=(self.module_signing_cert, self.module_signing_key),
             repo_auth=self.doca_repo_auth,
         )

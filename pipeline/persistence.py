@@ -320,3 +320,63 @@ def check_bind_mount_path(field: str, path: str) -> list[Problem]:
     if not path:
         return [Problem(field, path, f"is empty; expected {_ALLOWED_PATH}.", "remove the entry.")]
     return _form_problems(field, path) or _place_problems(field, path)
+
+
+# Where a file that Kairos would hide under persistent state belongs instead
+# (by the persistent directory's last component).
+_IMAGE_HOMES = {
+    "modprobe.d": f"use modprobe_options (written to {facts.SYSTEMD_MODPROBE_DIR}).",
+    "systemd": f"place unit files under {facts.SYSTEMD_UNIT_DIR} and list them in enable_units.",
+}
+_MAX_IMAGE_PATH = 4096
+
+
+def check_image_file_path(
+    field: str, path: str, os_distribution: str = DEFAULT_OS, extra: Sequence[str] = ()
+) -> list[Problem]:
+    """Problems with ``path`` as the destination of a file baked into the image.
+
+    It must be absolute and normal (the bind-mount path rules), not a
+    directory the system mounts over at boot, and not under a path Kairos
+    keeps in persistent state (``extra``: the build's own bind mounts): there
+    the host reads the state directory, which immucore's boot-time sync
+    (``rsync -u``, docs/persistence.md) updates only where the image's file
+    is newer and never prunes.
+    """
+    if not path or path.endswith("/"):
+        return [Problem(field, path, "is not a file path.", "write the file's absolute path.")]
+    if len(path) > _MAX_IMAGE_PATH:
+        return [Problem(field, path[:64] + "...", "is too long.", "use a shorter path.")]
+    found = _form_problems(field, path)
+    if found:
+        return found
+    mounted = next((p for p in facts.KAIROS_BOOT_MOUNTS if is_under(path, p)), None)
+    if path == "/" or mounted:
+        return [
+            Problem(
+                field,
+                path,
+                f"is under {mounted}, which is mounted over at every boot."
+                if mounted
+                else "is the root directory.",
+                "choose a path in the image, e.g. under /etc or /usr/lib.",
+            )
+        ]
+    cover = next((p for p in persistent_paths(os_distribution, extra) if is_under(path, p)), None)
+    if cover is None:
+        return []
+    fix = _IMAGE_HOMES.get(
+        cover.rsplit("/", 1)[-1],
+        "place it outside the persistent paths (e.g. under /etc/<name> or /usr/lib/<name>), "
+        "or write it at boot from a user-data stage.",
+    )
+    return [
+        Problem(
+            field,
+            path,
+            f"is under {cover}, which Kairos keeps in persistent state: the image's file is "
+            "copied in at boot only where it is newer than the host's copy, and no later "
+            "image can remove it.",
+            fix,
+        )
+    ]

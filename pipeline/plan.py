@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pipeline import facts, presets
 from pipeline.buildsecrets import DOCA_REPO_AUTH
-from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BuildDescription
+from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
 from pipeline.persistence import COVERAGE, MECHANISMS, BindMount
-from pipeline.spec import LIST_SEPARATORS, BuildSpec, as_dict, default
+from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default
 
 _PRO = {
     PRO_SECRET: "attached with the key as the Earthly secret UBUNTU_PRO_KEY (UBUNTU_PRO_ATTACH)",
@@ -47,6 +48,10 @@ def plan_text(
     ]
     if doca.repo:
         lines.append(f"  DOCA repo   {doca.repo}")
+    if spec.preset:
+        lines.append(f"  Preset      {spec.preset}: {presets.load(spec.preset).description}")
+    if description.bfb is not None:
+        lines.append(f"  BFB         {_bfb(description.bfb)}")
     if canvos.ubuntu_pro:
         lines.append(f"  Ubuntu Pro  {_PRO[canvos.ubuntu_pro]}")
     if description.rebuild:
@@ -57,6 +62,10 @@ def plan_text(
     lines.append("  Outputs")
     lines.append(f"    ISO            {outputs.iso} (+ {outputs.iso_sha256})")
     lines += [f"    provider image {ref}" for ref in outputs.provider_images.values()]
+    lines.append(
+        f"  Time        a first build on a cold engine: about {facts.first_build_estimate()} "
+        f"for one K8s version on {facts.BUILD_TIME_HOST} (estimate; facts.toml [build_time])"
+    )
     lines += _secrets(description)
     lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.bind_mounts)
     lines += _mounts("Requested persistent paths left out", persistence.left_out)
@@ -65,8 +74,13 @@ def plan_text(
     lines.append(f"    {UPGRADE_HAZARDS}")
     changed = _changed(spec, LOCAL_UNUSED if canvos.local else ())
     if changed:
+        origin = presets.sources(spec)
         lines.append("  Settings that differ from the defaults")
-        lines += [f"    {name} = {value}" for name, value in changed]
+        lines += [
+            f"    {name} = {value}"
+            + (f"  ({origin[name]} {spec.preset})" if name in origin else "")
+            for name, value in changed
+        ]
     if unchecked:
         lines.append(f"  Not checked (no --canvos: no file of CanvOS {canvos.ref} was read)")
         lines += [f"    - {item}" for item in unchecked]
@@ -132,9 +146,20 @@ def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _bfb(bfb: BfbRecord) -> str:
+    """``name (N MB[, sha256 H])``: size in MB of 10^6 bytes, as disk tools print it."""
+    checksum = f", sha256 {bfb.sha256}" if bfb.sha256 else ", sha256 recorded by the image build"
+    return f"{bfb.name} ({bfb.size / 1e6:.1f} MB, {bfb.size} bytes{checksum})"
+
+
 def _text(name: str, value: object) -> str:
+    if name in FILES_FIELDS and isinstance(value, list):
+        # file_record dicts: path, mode and size, never the content
+        return "; ".join(f"{f['path']} (mode {f['mode']}, {f['size']} bytes)" for f in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return (" " if LIST_SEPARATORS[name] == " " else ", ").join(value) or "(none)"
+        separator = LIST_SEPARATORS[name]
+        joiner = " " if separator == " " else f"{separator} "
+        return joiner.join(value) or "(none)"
     return str(value) or "(empty)"

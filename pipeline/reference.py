@@ -4,7 +4,7 @@ file inputs from ``pipeline.inputs``."""
 from __future__ import annotations
 
 from pipeline.inputs import FILE_INPUTS
-from pipeline.spec import BOOL_FIELDS, FIELDS, LIST_FIELDS, kebab
+from pipeline.spec import BOOL_FIELDS, CONFIG_ONLY, FIELDS, FILES_FIELDS, LIST_FIELDS, kebab
 
 _KIND = {True: "list", False: "text"}
 
@@ -29,8 +29,10 @@ def knob_table() -> str:
     ]
     for field in FIELDS:
         kind = "flag" if field.name in BOOL_FIELDS else _KIND[field.name in LIST_FIELDS]
+        kind = "mapping" if field.name in FILES_FIELDS else kind
+        flag = "(config, preset)" if field.name in CONFIG_ONLY else f"`--{kebab(field.name)}`"
         rows.append(
-            f"| `{field.name}` | `--{kebab(field.name)}` | {kind} | {_default(field.default)} "
+            f"| `{field.name}` | {flag} | {kind} | {_default(field.default)} "
             f"| {_cell(str(field.metadata['doc']))} |"
         )
     return "\n".join(rows) + "\n"

@@ -3,14 +3,16 @@
 This is the one place where knobs are defined. Config-file keys are the field
 names; CLI flags and Dagger arguments are the same names in kebab-case. The
 README's reference table and the Dagger constructor are tested against
-``FIELDS`` so they cannot drift. Knobs are text, flags and lists; the inputs
-that are files (user-data, an air-gapped DOCA source, a pinned key) are not
+``FIELDS`` so they cannot drift. Knobs are text, flags and lists, plus
+``host_files`` (a mapping, config files and presets only); the inputs that
+are files (user-data, an air-gapped DOCA source, a pinned key, a BFB) are not
 knobs: see ``pipeline.inputs``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +38,32 @@ def _knob(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
+# A file the image carries (``host_files``): at most this much text each
+# (half a config file, which is limited to 64 KiB), and at most this many.
+HOST_FILE_LIMIT = 32 * 1024
+MAX_HOST_FILES = 64
+DEFAULT_FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    """One ``host_files`` entry: absolute ``path`` in the image, its text
+    ``content`` and ``mode`` (permission bits, e.g. ``0o644``)."""
+
+    path: str
+    content: str
+    mode: int = DEFAULT_FILE_MODE
+
+
 @dataclass(frozen=True)
 class BuildSpec:
     """A fully resolved, immutable description of one build."""
 
+    preset: str = _knob(
+        "",
+        "Named set of knob values shipped with canvos-doca (canvos-doca presets lists them), "
+        "between the defaults and --config: defaults < preset < config < flags.",
+    )
     # CanvOS source
     canvos_url: str = _knob(facts.CANVOS_DEFAULT_URL, "Git URL of the CanvOS repository.")
     canvos_ref: str = _knob(
@@ -113,6 +137,29 @@ class BuildSpec:
         "Kernel boot arguments to add, e.g. iommu=pt console=ttyS1,115200n8. A text value is "
         "split at spaces, never at commas; a YAML list item is one argument.",
     )
+    # Host items: what a host's nodeprep expects beyond DOCA.
+    host_files: tuple[PlacedFile, ...] = field(
+        default=(),
+        metadata={
+            "doc": "Files the image carries (config file or preset only): a mapping of "
+            "absolute path to {content: text, mode: '0644'}; not under a Kairos persistent "
+            "path, where an upgrade could not reliably replace it.",
+            "kind": "files",
+        },
+    )
+    enable_units: tuple[str, ...] = _knob(
+        (), "systemd units to enable for boot, e.g. lldpd.service (must be installed)."
+    )
+    modprobe_options: tuple[str, ...] = _knob(
+        (),
+        "modprobe options, one module per item: 'ib_core netns_mode=0' (text values are "
+        f"split at ';'), written to {facts.SYSTEMD_MODPROBE_DIR}.",
+    )
+    modules_load: tuple[str, ...] = _knob(
+        (),
+        "Kernel modules to load at boot, e.g. rpcrdma "
+        f"(written to {facts.SYSTEMD_MODULES_LOAD_DIR}).",
+    )
     # Persistence
     bind_mounts: tuple[str, ...] = _knob(
         (), "Extra absolute paths to keep across reboots (install.bind_mounts)."
@@ -122,15 +169,25 @@ class BuildSpec:
 
 FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(BuildSpec)
 FIELD_NAMES = tuple(f.name for f in FIELDS)
-LIST_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.default, tuple))
+# Mappings of destination path -> file: set in a config file or a preset only
+# (file contents are no command-line or Dagger query values).
+FILES_FIELDS = tuple(f.name for f in FIELDS if f.metadata.get("kind") == "files")
+CONFIG_ONLY = FILES_FIELDS
+# Knobs that are also CLI flags and Dagger constructor arguments.
+FLAG_FIELD_NAMES = tuple(n for n in FIELD_NAMES if n not in CONFIG_ONLY)
+LIST_FIELDS = tuple(
+    f.name for f in FIELDS if isinstance(f.default, tuple) and f.name not in FILES_FIELDS
+)
 BOOL_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.default, bool))
-TEXT_FIELDS = tuple(n for n in FIELD_NAMES if n not in LIST_FIELDS and n not in BOOL_FIELDS)
+TEXT_FIELDS = tuple(
+    n for n in FIELD_NAMES if n not in LIST_FIELDS and n not in BOOL_FIELDS + FILES_FIELDS
+)
 # How a text value of a list field is split into items (YAML list items and
 # Dagger list items never are): kernel arguments are separated by spaces and
-# may hold commas (console=ttyS1,115200n8); the other lists by commas.
-LIST_SEPARATORS: dict[str, str] = {
-    name: " " if name == "kernel_args" else "," for name in LIST_FIELDS
-}
+# may hold commas (console=ttyS1,115200n8); modprobe options hold spaces and
+# array values with commas (so ';'); the other lists by commas.
+_SEPARATORS = {"kernel_args": " ", "modprobe_options": ";"}
+LIST_SEPARATORS: dict[str, str] = {name: _SEPARATORS.get(name, ",") for name in LIST_FIELDS}
 # Values CanvOS reads as another one (its Earthfile maps OS_VERSION 22 to 22.04).
 ALIASES: dict[str, Mapping[str, str]] = {"os_version": facts.CANVOS_OS_VERSION_ALIASES}
 
@@ -163,6 +220,8 @@ _SHOWN_WORD = re.compile(r"[A-Za-z]{1,12}")
 
 def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
     """One raw value (YAML, CLI text, Dagger argument) as the field's type."""
+    if name in FILES_FIELDS:
+        return _coerce_files(name, value)
     if name in LIST_FIELDS:
         if isinstance(value, str):
             return split_list(name, value), None
@@ -191,6 +250,63 @@ def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
         return value, Problem(name, HIDDEN, problem, f"set {name} to one value, as text.")
     text = "" if value is None else str(value).strip()
     return ALIASES.get(name, {}).get(text, text), None
+
+
+_MODE = re.compile(r"0?[0-7]{3}|0o[0-7]{3}", re.ASCII)
+_FILE_KEYS = ("content", "mode")
+# A wrong mode is shown only when it is short and plain ("0844", "rw").
+_SHOWN_WORD_OR_MODE = re.compile(r"[A-Za-z0-9]{1,8}")
+
+
+def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
+    """A ``host_files`` mapping (path -> text, or -> {content, mode}) as
+    ``PlacedFile``s. The mode is octal text as written ("0644"; the config
+    reader hands it over unconverted). Contents are never shown."""
+    if isinstance(value, tuple) and all(isinstance(v, PlacedFile) for v in value):
+        return value, None
+    if not isinstance(value, Mapping):
+        return value, Problem(
+            name,
+            HIDDEN,
+            f"is {kind_of(value)}; it must be a mapping of absolute paths to files.",
+            f"write {name}: then one '/path/in/image: {{content: ..., mode: \"0644\"}}' "
+            "line per file.",
+        )
+    out: list[PlacedFile] = []
+    for path, entry in value.items():
+        where = f"{name}[{path}]"
+        if isinstance(entry, str):
+            entry = {"content": entry}
+        if not isinstance(entry, Mapping) or set(map(str, entry)) - set(_FILE_KEYS):
+            return value, Problem(
+                where,
+                HIDDEN,
+                "must be the file's text, or a mapping with the keys content and mode only.",
+                'write content: | (the text) and optionally mode: "0644".',
+            )
+        content, mode_text = entry.get("content"), entry.get("mode")
+        if not isinstance(content, str):
+            return value, Problem(
+                f"{where}.content",
+                HIDDEN,
+                f"is {kind_of(content)}; it must be the file's text.",
+                "write the text, e.g. as a YAML block: content: |",
+            )
+        mode = DEFAULT_FILE_MODE
+        if mode_text is not None:
+            text = mode_text if isinstance(mode_text, str) else None
+            if text is None or not _MODE.fullmatch(text.strip()):
+                plain = text is not None and _SHOWN_WORD_OR_MODE.fullmatch(text)
+                return value, Problem(
+                    f"{where}.mode",
+                    text if plain else HIDDEN,
+                    "is not an octal permission mode like 0644.",
+                    'write three octal digits, optionally with a leading 0: "0644" '
+                    "(no set-id or sticky bits).",
+                )
+            mode = int(text.strip().removeprefix("0o"), 8)
+        out.append(PlacedFile(str(path), content, mode))
+    return tuple(out), None
 
 
 def resolve(layers: Sequence[Mapping[str, object]]) -> BuildSpec:
@@ -240,6 +356,9 @@ class Rule:
     optional: bool = False  # the empty value is allowed
     # May carry credentials: shown only through ``kinds.redact_url``.
     secret: bool = False
+    # Values are printable ASCII without spaces (``kinds.text``); False where
+    # the check itself allows spaces.
+    plain: bool = True
 
 
 def _pattern(regex: str, message: str) -> Callable[[str], str | None]:
@@ -330,6 +449,35 @@ RULES: dict[str, Rule] = {
         _pattern(r"[A-Za-z0-9_.][A-Za-z0-9_.,:=/+-]*", "is not a kernel argument like iommu=pt."),
         "pass one argument per item, without quotes.",
     ),
+    "preset": Rule(
+        _pattern(r"[a-z0-9][a-z0-9-]{0,63}", "is not a preset name."),
+        "use a name that canvos-doca presets lists, e.g. ai-ra-infra.",
+        optional=True,
+    ),
+    # systemd.unit(5): unit name, optional @instance, a unit type suffix.
+    "enable_units": Rule(
+        _pattern(
+            rf"[A-Za-z0-9:_.-]+(?:@[A-Za-z0-9:_.-]*)?\.(?:{'|'.join(facts.SYSTEMD_UNIT_TYPES)})",
+            "is not a systemd unit name.",
+        ),
+        "use the full unit name with its type, e.g. lldpd.service or rshim.service "
+        "(letters, digits, : _ . - and one @).",
+    ),
+    # Module names as modprobe reads them (MODULE_NAME_LEN is 64 bytes with the NUL).
+    "modules_load": Rule(
+        _pattern(r"[A-Za-z0-9_-]{1,63}", "is not a kernel module name."),
+        "use the module name alone, e.g. rpcrdma (letters, digits, _ and -).",
+    ),
+    # modprobe.d(5): "options MODULE PARAM[=VALUE] ..." without the keyword.
+    "modprobe_options": Rule(
+        _pattern(
+            r"[A-Za-z0-9_-]{1,63}(?: [A-Za-z0-9_][A-Za-z0-9_.-]*(?:=[A-Za-z0-9_.,:/+-]+)?)+",
+            "is not 'MODULE PARAM=VALUE ...'.",
+        ),
+        "write the module name, then its parameters, separated by single spaces: "
+        "'ib_core netns_mode=0' (no quotes, one module per item).",
+        plain=False,
+    ),
 }
 
 # Field -> (the values allowed for this spec, why others are not).
@@ -388,7 +536,8 @@ def _value_problems(name: str, value: str) -> list[Problem]:
     secret = rule is not None and rule.secret
     if rule is not None and rule.optional and not value:
         return []
-    message = kinds.text(value, secret) if value else None
+    plain = rule is None or rule.plain
+    message = kinds.text(value, secret) if value and plain else None
     if message is None and rule is not None:
         message = rule.check(value)
     if message is None:
@@ -401,6 +550,8 @@ def _table_problems(spec: BuildSpec) -> list[Problem]:
     """The rules of the tables above, for every field they name."""
     problems: list[Problem] = []
     for name in FIELD_NAMES:
+        if name in FILES_FIELDS:
+            continue  # CROSS_FIELD_RULES: _host_files
         if name in BOOL_FIELDS:
             if getattr(spec, name) and name in REFUSED:
                 problems.append(Problem(name, True, *REFUSED[name]))
@@ -488,12 +639,62 @@ def _bind_mounts(spec: BuildSpec) -> list[Problem]:
     ]
 
 
+def _host_files(spec: BuildSpec) -> list[Problem]:
+    """Every ``host_files`` entry: a path the image can own, text content of
+    bounded size, plain permission bits. Contents are never shown."""
+    problems: list[Problem] = []
+    if len(spec.host_files) > MAX_HOST_FILES:
+        problems.append(
+            Problem(
+                "host_files",
+                len(spec.host_files),
+                f"lists more than {MAX_HOST_FILES} files.",
+                "bake fewer files, or ship them in a package (extra_packages).",
+            )
+        )
+    for placed in spec.host_files:
+        problems += persistence.check_image_file_path(
+            f"host_files[{placed.path}]", placed.path, spec.os_distribution, spec.bind_mounts
+        )
+        where = f"host_files[{placed.path}].content"
+        size = len(placed.content.encode("utf-8"))
+        if size > HOST_FILE_LIMIT:
+            problems.append(
+                Problem(
+                    where,
+                    HIDDEN,
+                    f"is {size} bytes; a file placed this way may have {HOST_FILE_LIMIT}.",
+                    "ship larger files in a package (extra_packages).",
+                )
+            )
+        if "\0" in placed.content:
+            problems.append(
+                Problem(
+                    where,
+                    HIDDEN,
+                    "contains a NUL byte; only text files are placed.",
+                    "ship binary files in a package (extra_packages).",
+                )
+            )
+        if placed.mode & ~0o777:
+            problems.append(
+                Problem(
+                    f"host_files[{placed.path}].mode",
+                    f"{placed.mode:o}",
+                    "has set-id or sticky bits.",
+                    "use plain permission bits, e.g. 0644 or 0755.",
+                )
+            )
+    return problems
+
+
 # Rules that look at more than one value of a field, or at several fields.
 CROSS_FIELD_RULES: tuple[Callable[[BuildSpec], list[Problem]], ...] = (
     _k8s_versions,
     _doca_version,
     _gpu_drivers,
     _bind_mounts,
+    _host_files,
 )
 
 
@@ -517,12 +718,26 @@ def as_dict(spec: BuildSpec, redact: bool = True, omit: Iterable[str] = ()) -> d
         if name in omit:
             continue
         value = getattr(spec, name)
-        if isinstance(value, tuple):
+        if name in FILES_FIELDS:
+            value = [file_record(f) for f in value]
+        elif isinstance(value, tuple):
             value = list(value)
         elif redact and isinstance(value, str):
             value = shown_text(name, value)
         out[name] = value
     return out
+
+
+def file_record(placed: PlacedFile) -> dict[str, object]:
+    """How a placed file is recorded and planned: path, mode, size and
+    SHA-256, never its content."""
+    data = placed.content.encode("utf-8")
+    return {
+        "path": placed.path,
+        "mode": f"{placed.mode:04o}",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def image_repo(spec: BuildSpec) -> str:

@@ -16,10 +16,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dagger import Container, Directory, File, Secret, dag
 
-from pipeline import airgap, buildsecrets, canvos, facts, textfile
+from pipeline import airgap, buildsecrets, canvos, facts, hostitems, textfile
 from pipeline.earthly import has_credentials
 from pipeline.errors import InvalidInput, Problem, raise_if
-from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap, signing_pair
+from pipeline.inputs import (
+    REPO_DEB,
+    Airgap,
+    BuildInputs,
+    classify_airgap,
+    dagger_bfb,
+    signing_pair,
+)
 from pipeline.inputs import repo_auth as auth_entries
 from pipeline.spec import BuildSpec
 
@@ -61,6 +68,9 @@ def prepared_context(
     if inputs is not None and inputs.signing_cert is not None:
         # The certificate only: the private key stays a Secret.
         context = context.with_file(canvos.SIGNING_CERT_PATH, inputs.signing_cert)
+    if inputs is not None and inputs.bfb is not None and inputs.bfb_info is not None:
+        # A file copy inside the engine: the BFB never passes through the API.
+        context = context.with_file(f"{hostitems.BFB_DIR}/{inputs.bfb_info.name}", inputs.bfb)
     for path in sorted(files):
         context = context.with_new_file(path, files[path])
     return context
@@ -113,11 +123,13 @@ async def read_inputs(
     user_data: File | None,
     doca_airgap: Directory | None,
     doca_repo_key: File | None,
+    bfb: File | None = None,
     signing: tuple[File | None, Secret | None] = (None, None),
     repo_auth: Secret | None = None,
 ) -> BuildInputs[Directory, File]:
     """The module's file inputs, like ``inputs.from_paths`` on the CLI: user-data
-    size-checked before it is read, the air-gapped source classified, the
+    size-checked before it is read, the air-gapped source classified, of a
+    BFB only its name and size asked for (``inputs.dagger_bfb``), the
     module-signing pair and the DOCA auth.conf checked (the two secrets are
     read here only to be checked; they leave as Secrets). Raises
     ``InvalidInput`` with every problem, never quoting a secret."""
@@ -135,6 +147,7 @@ async def read_inputs(
     auth = await _secret_bytes(repo_auth, "doca_repo_auth", buildsecrets.AUTH_LIMIT)
     entries, found = auth_entries(auth, "--doca-repo-auth")
     raise_if(problems + found)
+    info = await dagger_bfb(bfb) if bfb is not None else None
     return BuildInputs(
         user_data=text,
         airgap=source,
@@ -142,6 +155,8 @@ async def read_inputs(
         signing_cert=cert if sha256 else None,
         signing_sha256=sha256,
         repo_auth=entries,
+        bfb=bfb,
+        bfb_info=info,
     )
 
 

@@ -87,3 +87,25 @@ def test_render_works_from_a_regular_install(installed: Path, tmp_path: Path) ->
     install = out / "canvos-doca" / "doca" / "install" / "doca-install.sh"
     assert os.access(install, os.X_OK)  # scripts keep their executable bit through the wheel
     assert (out / "canvos-doca" / "doca" / "facts.env").is_file()
+
+
+def test_presets_ship_with_a_regular_install(installed: Path, tmp_path: Path) -> None:
+    # The presets are package data like the overlays: a wheel without them
+    # would answer every --preset with "not a known preset".
+    done = subprocess.run(
+        [str(installed / "canvos-doca"), "presets"],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shipped = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
+    assert [line.split()[0] for line in done.stdout.splitlines()] == shipped
+    tree = make_canvos_tree(tmp_path / "CanvOS")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(installed / "canvos-doca"), "render", "--canvos", str(tree), "--out", str(out),
+         "--preset", "ai-ra-infra"],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    units = (out / "canvos-doca" / "host" / "units.list").read_text().splitlines()
+    assert "lldpd.service" in units

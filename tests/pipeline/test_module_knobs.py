@@ -10,7 +10,8 @@ from typing_extensions import Doc
 from pipeline.inputs import FILE_INPUT_NAMES
 from pipeline.inputs import doc as input_doc
 from pipeline.main import CanvosDoca
-from pipeline.spec import FIELD_NAMES, doc
+from pipeline.spec import CONFIG_ONLY, FIELD_NAMES, FLAG_FIELD_NAMES, doc
+from tests.pipeline.registration import CONSTRUCTOR, registered_functions
 
 
 def constructor_args() -> dict[str, object]:
@@ -20,7 +21,9 @@ def constructor_args() -> dict[str, object]:
 
 def test_every_knob_is_a_constructor_argument() -> None:
     args = constructor_args()
-    assert set(FIELD_NAMES) <= set(args)
+    assert set(FLAG_FIELD_NAMES) <= set(args)
+    # host_files (file contents) are set in --config or a preset only.
+    assert CONFIG_ONLY and not set(CONFIG_ONLY) & set(args)
     sources = {"overlays", "config", "canvos", *FILE_INPUT_NAMES}
     secrets = {
         "registry_username",
@@ -30,7 +33,7 @@ def test_every_knob_is_a_constructor_argument() -> None:
         "edge_host_token",
     }
     build = {"earthly_image", "dind_image", "iso_tool_image", "rebuild"}
-    assert set(args) - set(FIELD_NAMES) == sources | secrets | build
+    assert set(args) - set(FLAG_FIELD_NAMES) == sources | secrets | build
 
 
 def test_every_argument_has_doc_text() -> None:
@@ -46,5 +49,15 @@ def test_every_argument_has_doc_text() -> None:
 def test_scalar_knobs_default_to_not_given() -> None:
     # None means "not passed", so --config values are not hidden by defaults.
     instance = CanvosDoca(overlays=None)  # type: ignore[arg-type]
-    for name in FIELD_NAMES:
+    for name in FLAG_FIELD_NAMES:
         assert getattr(instance, name) is None, name
+
+
+def test_preset_and_bfb_are_registered_with_their_docs() -> None:
+    constructor = registered_functions()[CONSTRUCTOR]
+    assert constructor["preset"].type == "String" and constructor["preset"].optional
+    assert constructor["preset"].doc.startswith(doc("preset"))
+    assert constructor["bfb"].type == "File" and constructor["bfb"].optional
+    assert constructor["bfb"].doc == input_doc("bfb")
+    assert "host-files" not in constructor
+    assert constructor["modprobe-options"].type == "[String]"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from dagger import Directory, dag
 
-from pipeline import canvos, workspace
-from pipeline.inputs import REPO_DIR, Airgap, BuildInputs
+from pipeline import canvos, hostitems, workspace
+from pipeline.errors import InvalidInput
+from pipeline.inputs import REPO_DIR, Airgap, Bfb, BuildInputs, dagger_bfb
 
 
 def steps(obj: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -45,3 +47,39 @@ def test_without_airgap_or_key_only_overlays_and_files() -> None:
     context = workspace.prepared_context(dag.directory(), dag.directory(), {"a": "1"})
     names = [name for name, _ in steps(context)]
     assert names.count("withDirectory") == 1 and "withFile" not in names
+
+
+def test_a_bfb_is_copied_into_the_host_layout_as_a_file() -> None:
+    # The BFB (hundreds of MB) is a withFile of the engine's File: its
+    # content never becomes a query argument (no withNewFile, no contents()).
+    bfb = dag.directory().with_new_file("b.bfb", "BFB").file("b.bfb")
+    given: BuildInputs[Directory, Any] = BuildInputs(bfb=bfb, bfb_info=Bfb("bf-bundle.bfb", 3))
+    context = workspace.prepared_context(dag.directory(), dag.directory(), {}, given)
+    copies = [args for name, args in steps(context) if name == "withFile"]
+    assert copies == [{"path": f"{hostitems.BFB_DIR}/bf-bundle.bfb", "source": bfb}]
+
+
+class _EngineFile:
+    """What ``inputs.dagger_bfb`` asks of a ``dagger.File``: name and size."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._name, self._size = name, size
+        self.asked: list[str] = []
+
+    async def name(self) -> str:
+        self.asked.append("name")
+        return self._name
+
+    async def size(self) -> int:
+        self.asked.append("size")
+        return self._size
+
+
+async def test_of_a_dagger_bfb_only_name_and_size_are_asked() -> None:
+    good = _EngineFile("bf-bundle-2.9.1.bfb", 700_000_000)
+    assert await dagger_bfb(good) == Bfb("bf-bundle-2.9.1.bfb", 700_000_000)  # type: ignore[arg-type]
+    assert good.asked == ["name", "size"]  # never contents()
+    with pytest.raises(InvalidInput, match=r"is not a \.bfb file name"):
+        await dagger_bfb(_EngineFile("bundle.tar", 1))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="is empty"):
+        await dagger_bfb(_EngineFile("x.bfb", 0))  # type: ignore[arg-type]

@@ -359,3 +359,24 @@ print(json.dumps({"tools": anyio.run(main), "dagger_io": importlib.metadata.vers
     assert engine.queries == ["{ version }"]
     assert out["dagger_io"] not in tools.values()
     assert out["dagger_io"] == ("0.0.0" if where == "runtime" else SDK_VERSION)
+
+
+PRESETS = """
+import json
+from dagger.mod.cli import load_module
+load_module()
+from pipeline import presets
+print(json.dumps({"directory": str(presets.directory()), "names": list(presets.names()),
+                  "layer": sorted(presets.layer(presets.names()[0]))}))
+"""
+
+
+def test_the_installed_module_finds_the_shipped_presets(
+    runtime: Runtime, venv: Path, tmp_path: Path
+) -> None:
+    # The module is installed editable from its source: --preset reads the
+    # source's presets/ (no wheel package data there).
+    found = run_python(python(venv), PRESETS, runtime.source, runtime_env(runtime, venv), tmp_path)
+    assert Path(str(found["directory"])) == runtime.source / "presets"
+    assert found["names"] == sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))
+    assert found["layer"]
