@@ -224,6 +224,11 @@ def _sources(files: Files) -> list[output.Source]:
         sources.append(output.Source(source, into, "doca_airgap"))
     if files.repo_key is not None:
         sources.append(output.Source(files.repo_key, canvos.KEY_PATH, "doca_repo_key"))
+    if files.signing_cert is not None:
+        # The certificate only: the private key is never copied anywhere.
+        sources.append(
+            output.Source(files.signing_cert, canvos.SIGNING_CERT_PATH, "module_signing_cert")
+        )
     if files.bfb is not None and files.bfb_info is not None:
         into = f"{hostitems.BFB_DIR}/{files.bfb_info.name}"
         sources.append(output.Source(files.bfb, into, "bfb"))
@@ -246,7 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths |= sources  # so --force never deletes a host_files source
             prepared = render(spec, args.canvos, args.out, args.force, files, paths)
             print(plan_text(prepared.description, prepared.warnings), end="")
-            print(output.next_steps(Path(os.path.abspath(args.out)), spec.k8s_version), end="")
+            where = Path(os.path.abspath(args.out))
+            secrets = {
+                secret: Path(os.path.abspath(getattr(args, secret.field)))
+                for secret in files.build_secrets
+            }
+            print(output.next_steps(where, spec.k8s_version, secrets), end="")
         elif args.canvos is not None:
             prepared = _prepare(spec, args.canvos, files)
             print(plan_text(prepared.description, prepared.warnings), end="")

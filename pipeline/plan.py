@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pipeline import facts, presets
+from pipeline.buildsecrets import DOCA_REPO_AUTH
 from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
-from pipeline.persistence import BindMount
+from pipeline.persistence import COVERAGE, MECHANISMS, BindMount
 from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default
 
 _PRO = {
@@ -65,8 +66,10 @@ def plan_text(
         f"  Time        a first build on a cold engine: about {facts.first_build_estimate()} "
         f"for one K8s version on {facts.BUILD_TIME_HOST} (estimate; facts.toml [build_time])"
     )
+    lines += _secrets(description)
     lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.bind_mounts)
     lines += _mounts("Requested persistent paths left out", persistence.left_out)
+    lines += _persistence(persistence.bind_mounts)
     lines.append("  Upgrade hazards (DOCA files under persistent paths)")
     lines.append(f"    {UPGRADE_HAZARDS}")
     changed = _changed(spec, LOCAL_UNUSED if canvos.local else ())
@@ -86,6 +89,43 @@ def plan_text(
         lines.append("  Warnings")
         lines += [f"    - {w}" for w in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _secrets(description: BuildDescription) -> list[str]:
+    """Module signing and the DOCA repository login: what is used, never a secret."""
+    signing = description.module_signing
+    if signing is None:
+        lines = [
+            "  Module signing throwaway key (deleted after the build): DKMS modules load on "
+            "hosts without Secure Boot only"
+        ]
+    else:
+        lines = [
+            f"  Module signing your key pair: certificate {signing.certificate} "
+            f"(SHA-256 {signing.certificate_sha256}), key as the build secret "
+            f"{signing.key_secret} (in no layer); enroll the certificate as a MOK on "
+            "Secure Boot hosts"
+        ]
+    auth = description.doca.repo_auth
+    if auth:
+        lines.append(
+            f"  DOCA login  apt auth.conf for {', '.join(auth)} as the build secret "
+            f"{DOCA_REPO_AUTH.name}, DOCA install step only"
+        )
+    return lines
+
+
+def _persistence(mounts: Sequence[BindMount]) -> list[str]:
+    """Which mechanism keeps the build's persistent paths on which host
+    (``persistence.COVERAGE``)."""
+    if not mounts:
+        return []
+    lines = ["  Persistence (how the paths above reach Kairos)"]
+    lines += [
+        f"    {case}: {' + '.join(m.name for m in mechanisms)}" for case, mechanisms in COVERAGE
+    ]
+    lines += [f"    ({m.name}: {m.where}; applied {m.applied})" for m in MECHANISMS]
+    return lines
 
 
 def _mounts(title: str, mounts: Sequence[BindMount]) -> list[str]:

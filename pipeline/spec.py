@@ -497,8 +497,9 @@ RULES: dict[str, Rule] = {
     # which image history keeps.
     "doca_repo_url": Rule(
         lambda v: kinds.http_url(v, credentials=False, path=True),
-        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or a mirror of it that needs no password "
-        "(credentials in this URL would be written into the Dockerfile and the image history).",
+        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or a mirror of it, without user:password "
+        "(it would be written into the Dockerfile and the image history); give a mirror's "
+        "login as an apt auth.conf with --doca-repo-auth, a build secret.",
         secret=True,
     ),
     "extra_packages": Rule(
