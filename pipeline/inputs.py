@@ -19,9 +19,9 @@ build secrets (``pipeline.buildsecrets``); here they are only checked.
   MB: copied into the build context as a file, never read through the
   Dagger API; the CLI records its SHA-256).
 
-The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
-``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
-which ``context.prepare`` reads. Both also load the spec the same way:
+The CLI hands in paths (``from_paths``), the Dagger module ``File``,
+``Directory`` and ``Secret`` objects (``workspace.read_inputs``); both end
+in the same ``BuildInputs``, which ``context.prepare`` reads. Both also load the spec the same way:
 ``parse`` the config, read its ``host_files`` sources
 (``hostsources.load_local`` next to the CLI's ``--config``,
 ``workspace.load_host_sources`` from Dagger's ``--host-files-dir``), then
@@ -47,7 +47,7 @@ from pipeline.errors import HIDDEN, InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec
 
 if TYPE_CHECKING:  # the CLI never imports the Dagger SDK
-    from dagger import Directory, File
+    from dagger import File
 
 ONLINE = "online"
 REPO_DIR = "repo-dir"
@@ -497,29 +497,6 @@ def _airgap_kind(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- Dagger
-
-
-async def from_dagger(
-    user_data: File | None = None,
-    doca_airgap: Directory | None = None,
-    doca_repo_key: File | None = None,
-    bfb: File | None = None,
-) -> BuildInputs[Directory, File]:
-    """The Dagger module's file inputs (awaits their contents and listing;
-    of a BFB only its name and size)."""
-    text = await user_data.contents() if user_data is not None else None
-    airgap = None
-    if doca_airgap is not None:
-        airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
-    source = "--user-data" if user_data is not None else "user-data"
-    return BuildInputs(
-        user_data=text,
-        airgap=airgap,
-        repo_key=doca_repo_key,
-        user_data_source=source,
-        bfb=bfb,
-        bfb_info=await dagger_bfb(bfb) if bfb is not None else None,
-    )
 
 
 async def dagger_bfb(bfb: File) -> Bfb:
