@@ -120,7 +120,10 @@ def manifest(
         "tool": described["tool"],
         "tools": dict(inputs.tools),
         "inputs": {
-            **{key: described[key] for key in ("spec", "canvos", "doca", "persistence")},
+            **{
+                key: described[key]
+                for key in ("spec", "canvos", "doca", "persistence", "module_signing")
+            },
             "user_data_sha256": inputs.user_data_sha256,
             "secrets_provided": dict(sorted(inputs.secrets.items())),
             "rebuild": inputs.description.rebuild,

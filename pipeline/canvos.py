@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from pipeline import doca, facts, kinds
+from pipeline import buildsecrets, doca, facts, kinds
 from pipeline.earthfile import PRO_ATTACH, PRO_SECRET, Earthfile
 from pipeline.errors import HIDDEN, InvalidInput, Problem, kind_of
 from pipeline.spec import FIELD_NAMES, BuildSpec, image_repo
@@ -54,18 +54,13 @@ _TOKEN = re.compile(r"@@([A-Z_]+)@@")
 _BLOCK_WORD = re.compile(r"[A-Za-z0-9._:/@%+=,~-]+")
 
 
-# The module-signing private key reaches the DOCA steps as a build secret.
-# Earthly (v0.8.15 util/llbutil/secretprovider) looks secrets up by a
-# query-style id whose ``name`` is what ``earthly --secret-file NAME=PATH``
-# sets; ``docker build --secret id=<id>,src=FILE`` supplies the same id.
-MODULE_SIGNING_SECRET_NAME = "CANVOS_DOCA_MODULE_SIGNING_KEY"
-MODULE_SIGNING_SECRET_ID = f"name={MODULE_SIGNING_SECRET_NAME}&v=0"
-MODULE_SIGNING_MOUNT = (
-    f"--mount=type=secret,id={MODULE_SIGNING_SECRET_ID},"
-    "target=/run/canvos-doca/module-signing.key,required=true"
-)
+# The build secrets' mounts (names, ids and targets: ``pipeline.buildsecrets``).
+MODULE_SIGNING_SECRET_NAME = buildsecrets.MODULE_SIGNING.name
+MODULE_SIGNING_SECRET_ID = buildsecrets.MODULE_SIGNING.id
+MODULE_SIGNING_MOUNT = buildsecrets.MODULE_SIGNING.mount
+SIGNING_CERT_PATH = buildsecrets.CERT_PATH
 # Block values that are ours, not the user's: one of these exact texts.
-_FIXED_VALUES = {"MODULE_SIGNING_MOUNT": frozenset({"", MODULE_SIGNING_MOUNT})}
+_FIXED_VALUES = {s.token: frozenset({"", s.mount}) for s in buildsecrets.SECRETS}
 
 
 def render_doca_block(template: str, values: Mapping[str, str]) -> str:
@@ -147,13 +142,17 @@ def block_values(
     doca_source: str,
     has_key: bool,
     rebuild: str = "",
+    secrets: tuple[buildsecrets.BuildSecret, ...] = (),
 ) -> dict[str, str]:
     """The values baked into the Dockerfile block (Earthly passes no other args).
 
     ``rebuild`` lands in an ARG the DOCA install step sees: a new value
     invalidates that step (and everything built on it) once, and every
-    Earthly target of the run shares the rebuilt result.
+    Earthly target of the run shares the rebuilt result. ``secrets`` are the
+    build secrets given: each one's mount goes into its steps, the others'
+    tokens stay empty.
     """
+    mounts = {s.token: s.mount if s in secrets else "" for s in buildsecrets.SECRETS}
     return {
         "CONTEXT_DIR": CONTEXT_DIR,
         "DOCA_VERSION": spec.doca_version,
@@ -165,8 +164,8 @@ def block_values(
         "KERNEL_ARGS": " ".join(spec.kernel_args),
         "BIND_MOUNTS": " ".join(bind_mounts),
         "REBUILD": rebuild,
-        # The module-signing key's build-secret mount; empty without a key pair.
-        "MODULE_SIGNING_MOUNT": "",
+        # The build secrets' mounts; empty when not given.
+        **mounts,
     }
 
 

@@ -18,7 +18,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from pipeline import airgap, canvos, checkout, facts, hostitems, inputs, output, presets, userdata
+from pipeline import (
+    airgap,
+    canvos,
+    checkout,
+    facts,
+    hostitems,
+    hostsources,
+    inputs,
+    output,
+    presets,
+    userdata,
+)
 from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
 from pipeline.description import tool_version
 from pipeline.errors import HIDDEN, CanvosDocaError, InvalidInput, Problem, raise_if
@@ -104,7 +115,7 @@ def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
 def _add_knobs(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "build knobs (override --config, which overrides --preset; host_files is set in "
-        "--config only)"
+        "--config only, its source: paths relative to the --config file's directory)"
     )
     for name in FLAG_FIELD_NAMES:
         flag = f"--{kebab(name)}"
@@ -143,10 +154,16 @@ def _shown_default(name: str) -> str:
     return value or "empty"
 
 
-def _spec_from(args: argparse.Namespace) -> BuildSpec:
-    config = inputs.read_text(args.config, "config") if args.config is not None else None
+def _spec_from(args: argparse.Namespace) -> tuple[BuildSpec, dict[str, Path]]:
+    """The spec, and the ``host_files`` sources read for it (paths): a source
+    is relative to the --config file's directory."""
     overrides = {name: getattr(args, name) for name in FLAG_FIELD_NAMES}
-    return inputs.load_spec(config, str(args.config), overrides)
+    if args.config is None:
+        return inputs.load_spec(None, "config", overrides), {}
+    parsed = inputs.parse(inputs.read_text(args.config, "config"), str(args.config))
+    root = Path(os.path.abspath(args.config)).parent
+    parsed, read = hostsources.load_local(parsed, root, f"{root} (the --config file's directory)")
+    return inputs.resolve_layers(parsed, overrides), read
 
 
 def _files_from(args: argparse.Namespace) -> Files:
@@ -207,6 +224,11 @@ def _sources(files: Files) -> list[output.Source]:
         sources.append(output.Source(source, into, "doca_airgap"))
     if files.repo_key is not None:
         sources.append(output.Source(files.repo_key, canvos.KEY_PATH, "doca_repo_key"))
+    if files.signing_cert is not None:
+        # The certificate only: the private key is never copied anywhere.
+        sources.append(
+            output.Source(files.signing_cert, canvos.SIGNING_CERT_PATH, "module_signing_cert")
+        )
     if files.bfb is not None and files.bfb_info is not None:
         into = f"{hostitems.BFB_DIR}/{files.bfb_info.name}"
         sources.append(output.Source(files.bfb, into, "bfb"))
@@ -222,13 +244,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "presets":
             print(presets.listing(), end="")
             return 0
-        spec, files = _inputs_from(args)
+        spec, files, sources = _inputs_from(args)
         if args.command == "render":
             paths = {"config": args.config}
             paths |= {name: getattr(args, name) for name in inputs.FILE_INPUT_NAMES}
+            paths |= sources  # so --force never deletes a host_files source
             prepared = render(spec, args.canvos, args.out, args.force, files, paths)
             print(plan_text(prepared.description, prepared.warnings), end="")
-            print(output.next_steps(Path(os.path.abspath(args.out)), spec.k8s_version), end="")
+            where = Path(os.path.abspath(args.out))
+            secrets = {
+                secret: Path(os.path.abspath(getattr(args, secret.field)))
+                for secret in files.build_secrets
+            }
+            print(output.next_steps(where, spec.k8s_version, secrets), end="")
         elif args.canvos is not None:
             prepared = _prepare(spec, args.canvos, files)
             print(plan_text(prepared.description, prepared.warnings), end="")
@@ -260,12 +288,14 @@ def _unused_with_checkout(args: argparse.Namespace) -> list[Problem]:
     ]
 
 
-def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
-    """The spec and the file inputs, with the problems of both reported at once."""
+def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files, dict[str, Path]]:
+    """The spec, the file inputs and the ``host_files`` sources read, with the
+    problems of spec and inputs reported at once."""
     problems: list[Problem] = _unused_with_checkout(args)
     spec, files = None, None
+    sources: dict[str, Path] = {}
     try:
-        spec = _spec_from(args)
+        spec, sources = _spec_from(args)
     except InvalidInput as exc:
         problems += exc.problems
     try:
@@ -280,7 +310,7 @@ def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files]:
             problems += files.problems(spec)
     raise_if(problems)
     assert spec is not None and files is not None
-    return spec, files
+    return spec, files, sources
 
 
 if __name__ == "__main__":

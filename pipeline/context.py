@@ -28,6 +28,7 @@ from pipeline.description import (
     BuildDescription,
     CanvosSource,
     DocaSource,
+    ModuleSigning,
     Outputs,
     Persistence,
 )
@@ -104,9 +105,14 @@ def prepare(
     created = mount_paths + tuple(p for p in user_data.bind_mounts if p not in mount_paths)
     pro = parsed.ubuntu_pro if ubuntu_pro_key else ""
     source = canvos_source(spec, tree, parsed, pro)
-    description = describe(spec, source, mounts, inputs.doca_source, rebuild, _bfb(inputs))
+    description = describe(spec, source, mounts, inputs.doca_source, rebuild, _bfb(inputs), inputs)
     values = canvos.block_values(
-        spec, created, inputs.doca_source, inputs.repo_key is not None, rebuild
+        spec,
+        created,
+        inputs.doca_source,
+        inputs.repo_key is not None,
+        rebuild,
+        inputs.build_secrets,
     )
     persistent = persistence.persistent_paths(spec.os_distribution, extra=created)
     files = {
@@ -168,8 +174,11 @@ def describe(
     doca_source: str = ONLINE,
     rebuild: str = "",
     bfb: BfbRecord | None = None,
+    inputs: AnyInputs = NO_FILES,
 ) -> BuildDescription:
-    """The machine-readable description of the resolved build (no secrets)."""
+    """The machine-readable description of the resolved build (no secrets:
+    of the build secrets only the certificate's fingerprint and which
+    machines an auth.conf names)."""
     iso, checksum = canvos.iso_files(spec)
     refs = canvos.provider_image_refs(spec, source.pe_version)
     build_dir = facts.CANVOS_BUILD_DIR
@@ -184,7 +193,9 @@ def describe(
             repo=shown_text("doca_repo_url", canvos.doca_repo(spec))
             if doca_source == ONLINE
             else "",
+            repo_auth=tuple(e.machine for e in inputs.repo_auth or ()),
         ),
+        module_signing=ModuleSigning(inputs.signing_sha256) if inputs.signing_sha256 else None,
         persistence=Persistence(facts.KAIROS_INIT_VERSION, mounts.kept, mounts.dropped),
         outputs=Outputs(
             iso=f"{build_dir}/{iso}",
@@ -209,7 +220,9 @@ def describe_ref(
         pe_version=pe_version or f"<PE_VERSION of {spec.canvos_ref}>",
         base_image=spec.base_image,
     )
-    return describe(spec, source, bind_mount_plan(spec), inputs.doca_source, bfb=_bfb(inputs))
+    return describe(
+        spec, source, bind_mount_plan(spec), inputs.doca_source, bfb=_bfb(inputs), inputs=inputs
+    )
 
 
 def bind_mount_plan(spec: BuildSpec) -> persistence.BindMountPlan:

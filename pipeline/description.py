@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.buildsecrets import CERT_PATH, MODULE_SIGNING
 from pipeline.persistence import BindMount
 from pipeline.spec import BuildSpec, as_dict
 
@@ -63,6 +64,17 @@ class DocaSource:
     profile: str
     source: str  # inputs.ONLINE, REPO_DIR or REPO_DEB
     repo: str  # the apt repository of an online build, else ""
+    # The machines of the auth.conf given as a build secret (never its logins).
+    repo_auth: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleSigning:
+    """The module-signing certificate of this build (its key is a build secret)."""
+
+    certificate_sha256: str  # SHA-256 of the DER, lower-case hex
+    certificate: str = CERT_PATH
+    key_secret: str = MODULE_SIGNING.name
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class BuildDescription:
     outputs: Outputs
     # Any new value rebuilds the DOCA stage and what is built on it, once per run.
     rebuild: str = ""
+    # None: DKMS signs with a throwaway key that is deleted after the build.
+    module_signing: ModuleSigning | None = None
     tool_version: str = field(default_factory=tool_version)
     bfb: BfbRecord | None = None
 
@@ -114,7 +128,7 @@ class BuildDescription:
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
             "spec": as_dict(self.spec, omit=LOCAL_UNUSED if self.canvos.local else ()),
             "canvos": asdict(self.canvos),
-            "doca": asdict(self.doca),
+            "doca": {**asdict(self.doca), "repo_auth": list(self.doca.repo_auth)},
             "persistence": {
                 "kairos_init_version": self.persistence.kairos_init_version,
                 "bind_mounts": [asdict(m) for m in self.persistence.bind_mounts],
@@ -128,6 +142,7 @@ class BuildDescription:
                 "installer_image": self.outputs.installer_image,
             },
             "rebuild": self.rebuild,
+            "module_signing": asdict(self.module_signing) if self.module_signing else None,
             "bfb": asdict(self.bfb) if self.bfb is not None else None,
         }
 

@@ -80,11 +80,11 @@ if [ -n "$pro" ] && [ ! -s "$pro_key" ]; then
   echo "canvos-doca: ERROR: the Ubuntu Pro key file $pro_key is missing or empty" >&2
   exit 64
 fi
+secret_files=''
 case "$pro" in
   '') ;;
   secret)
-    EARTHLY_SECRET_FILES="UBUNTU_PRO_KEY=$pro_key"
-    export EARTHLY_SECRET_FILES
+    secret_files="UBUNTU_PRO_KEY=$pro_key"
     ;;
   build-arg)
     EARTHLY_BUILD_ARGS="UBUNTU_PRO_KEY=$(cat "$pro_key")"
@@ -95,6 +95,26 @@ case "$pro" in
     exit 64
     ;;
 esac
+
+# Build secrets of the DOCA stage (CANVOS_DOCA_SECRET_FILES: "NAME=PATH,...",
+# names and paths only): each a mounted secret file, handed to Earthly as
+# --secret-file through its environment, so a value is in no argv or env.
+old_ifs="$IFS"
+IFS=','
+for entry in ${CANVOS_DOCA_SECRET_FILES:-}; do
+  file="${entry#*=}"
+  if [ ! -s "$file" ]; then
+    echo "canvos-doca: ERROR: the build secret file for ${entry%%=*} ($file) is missing or empty" >&2
+    exit 64
+  fi
+  secret_files="${secret_files:+$secret_files,}$entry"
+done
+IFS="$old_ifs"
+if [ -n "$secret_files" ]; then
+  # Earthly splits EARTHLY_SECRET_FILES at commas (urfave/cli string slice).
+  EARTHLY_SECRET_FILES="$secret_files"
+  export EARTHLY_SECRET_FILES
+fi
 
 echo "canvos-doca: earthly $*" >&2
 status=0

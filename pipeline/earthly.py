@@ -52,7 +52,7 @@ tarball into a ``Container`` (``SavedImage.container``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,6 +69,7 @@ from dagger import (
 )
 
 from pipeline import artifacts, canvos, facts, verify
+from pipeline.buildsecrets import BuildSecret
 from pipeline.credentials import registry_hosts
 from pipeline.description import BuildDescription
 from pipeline.errors import InvalidInput, Problem
@@ -126,6 +127,9 @@ class Credentials:
     # The user-data with its secrets (``credentials.split_secrets().full``):
     # written onto the finished ISO by the last exec, never seen by Earthly.
     user_data: Secret | None = None
+    # Build secrets of the DOCA stage (pipeline.buildsecrets): mounted files
+    # in the Earthly execs, handed to Earthly as --secret-file.
+    build_secrets: Mapping[BuildSecret, Secret] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,15 +304,15 @@ class EarthlyBuild:
         target = facts.CANVOS_TARGET_PROVIDER_IMAGES
         return self._saved(target, [f"--K8S_VERSION={k8s_version}"], ref, SAVE_TAR)
 
-    def doca_image(self) -> Container:
+    def doca_image(self, secrets: Sequence[Secret] = ()) -> Container:
         """The Kairos base with the prepared Dockerfile (DOCA stage included)
         built without Earthly, with the args Earthly's base-image passes.
 
-        No secret goes in: ``docker_build(secrets=...)`` would mount each at
-        /run/secrets/<name> only for RUN steps that ask for it with
-        ``--mount=type=secret``, which CanvOS's Dockerfile does not, and the
-        proxies (credential-free, see ``proxy_env``) are build args here as
-        they are in CanvOS's base-image.
+        Only the DOCA block's build secrets go in (``secrets``, each named by
+        the id its ``--mount=type=secret`` asks for); the registry, Pro and
+        user-data secrets do not (CanvOS's own Dockerfile steps ask for none),
+        and the proxies (credential-free, see ``proxy_env``) are build args
+        here as they are in CanvOS's base-image.
         """
         spec, base = self.spec, self.description.canvos.base_image
         if not base:
@@ -333,7 +337,7 @@ class EarthlyBuild:
         }
         args = [BuildArg(name=key, value=value) for key, value in values.items() if value]
         return without_user_data(self.context).docker_build(
-            platform=Platform(f"linux/{spec.arch}"), build_args=args
+            platform=Platform(f"linux/{spec.arch}"), build_args=args, secrets=list(secrets) or None
         )
 
     # -------------------------------------------------------------- parts
@@ -406,7 +410,19 @@ class EarthlyBuild:
             ctr = ctr.with_env_variable("CANVOS_DOCA_UBUNTU_PRO", pro).with_mounted_secret(
                 UBUNTU_PRO_KEY, credentials.ubuntu_pro_key
             )
-        return ctr
+        return self._with_build_secrets(ctr, credentials.build_secrets)
+
+    @staticmethod
+    def _with_build_secrets(ctr: Container, secrets: Mapping[BuildSecret, Secret]) -> Container:
+        """Each build secret as a mounted file; its Earthly ``NAME=PATH`` (no
+        value) in CANVOS_DOCA_SECRET_FILES, which earthly-run.sh hands to
+        Earthly as EARTHLY_SECRET_FILES."""
+        if not secrets:
+            return ctr
+        ordered = sorted(secrets, key=lambda s: s.name)
+        for spec in ordered:
+            ctr = ctr.with_mounted_secret(spec.dagger_path, secrets[spec])
+        return ctr.with_env_variable("CANVOS_DOCA_SECRET_FILES", ",".join(s.flag for s in ordered))
 
     def _run(
         self,

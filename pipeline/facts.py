@@ -46,6 +46,7 @@ _PALETTE: dict[str, Any] = _RAW["palette"]
 _DISK: dict[str, Any] = _RAW["disk"]
 _NODEPREP: dict[str, Any] = _RAW["nodeprep"]
 _HOST_ITEMS: dict[str, Any] = _RAW["host_items"]
+_BUILD_TIME: dict[str, Any] = _RAW["build_time"]
 
 # ------------------------------------------------------------------- DOCA
 DOCA_SOURCE: str = _DOCA["source"]
@@ -159,6 +160,23 @@ DISK_SOURCE: str = _DISK["source"]
 DISK_GB: dict[str, int] = {
     key.removesuffix("_gb"): int(value) for key, value in _DISK.items() if key.endswith("_gb")
 }
+
+
+# ------------------------------------------------------------- build time
+BUILD_TIME_SOURCE: str = _BUILD_TIME["source"]
+# A first build on a cold engine: (low, high) minutes, on BUILD_TIME_HOST.
+FIRST_BUILD_MINUTES: tuple[int, int] = (
+    int(_BUILD_TIME["first_build_minutes"][0]),
+    int(_BUILD_TIME["first_build_minutes"][1]),
+)
+BUILD_TIME_HOST: str = _BUILD_TIME["host"]
+
+
+def first_build_estimate() -> str:
+    """The first-build estimate as the docs and ``plan`` state it: the low and
+    high minutes joined by an en dash (U+2013), then `` minutes``."""
+    low, high = FIRST_BUILD_MINUTES
+    return f"{low}\N{EN DASH}{high} minutes"
 
 
 def shell_env() -> str:

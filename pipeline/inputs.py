@@ -8,14 +8,24 @@ whose *content* the build needs, so they are not knobs:
   or a doca-host local-repo ``.deb`` (on the CLI the ``.deb`` itself may be
   given);
 * ``doca_repo_key``: a pinned DOCA signing key;
+* ``module_signing_cert`` / ``module_signing_key``: the key pair that signs
+  every DKMS module (both or neither; the key is a Dagger ``Secret``);
+* ``doca_repo_auth``: an apt auth.conf for a DOCA mirror that needs a login
+  (a Dagger ``Secret``).
+
+The two secrets never enter the rendered output or a layer: they travel as
+build secrets (``pipeline.buildsecrets``); here they are only checked.
 * ``bfb``: a BlueField bootstream the host's nodeprep flashes (hundreds of
   MB: copied into the build context as a file, never read through the
   Dagger API; the CLI records its SHA-256).
 
-The CLI hands in paths (``from_paths``), the Dagger module ``File`` and
-``Directory`` objects (``from_dagger``); both end in the same ``BuildInputs``,
-which ``context.prepare`` reads. Both also load the spec the same way
-(``load_spec``).
+The CLI hands in paths (``from_paths``), the Dagger module ``File``,
+``Directory`` and ``Secret`` objects (``workspace.read_inputs``); both end
+in the same ``BuildInputs``, which ``context.prepare`` reads. Both also load the spec the same way:
+``parse`` the config, read its ``host_files`` sources
+(``hostsources.load_local`` next to the CLI's ``--config``,
+``workspace.load_host_sources`` from Dagger's ``--host-files-dir``), then
+``resolve_layers`` (``load_spec`` does all three for a local root).
 """
 
 from __future__ import annotations
@@ -30,13 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pipeline import facts, presets, spec, textfile
+from pipeline import buildsecrets, facts, hostsources, presets, spec, textfile
+from pipeline.buildsecrets import AuthEntry
 from pipeline.config import parse_config
-from pipeline.errors import InvalidInput, Problem, raise_if
+from pipeline.errors import HIDDEN, InvalidInput, Problem, raise_if
 from pipeline.spec import BuildSpec
 
 if TYPE_CHECKING:  # the CLI never imports the Dagger SDK
-    from dagger import Directory, File
+    from dagger import File
 
 ONLINE = "online"
 REPO_DIR = "repo-dir"
@@ -75,6 +86,31 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         "file",
         "File",
         "Pinned DOCA signing key (default: the key published with the repository).",
+    ),
+    FileInput(
+        "module_signing_cert",
+        "file",
+        "File",
+        "Certificate (PEM) of the key pair that signs every DKMS module, for Secure Boot "
+        "hosts that enroll it as a MOK; needs --module-signing-key. Public: it goes into "
+        "the build context and the image (default: a throwaway key, deleted after the build).",
+    ),
+    FileInput(
+        "module_signing_key",
+        "file (checked, never copied)",
+        "Secret",
+        "Unencrypted PEM private key of that pair; needs --module-signing-cert. A build "
+        f"secret ({buildsecrets.MODULE_SIGNING.name}) mounted only while the DKMS modules "
+        "are built: in no layer, build arg or rendered file. The build checks it matches "
+        "the certificate.",
+    ),
+    FileInput(
+        "doca_repo_auth",
+        "file (checked, never copied)",
+        "Secret",
+        "apt auth.conf (machine HOST login USER password PASS) for a DOCA mirror that needs "
+        f"a login; a build secret ({buildsecrets.DOCA_REPO_AUTH.name}) mounted at "
+        f"{buildsecrets.DOCA_REPO_AUTH.target} for the DOCA install step only.",
     ),
     FileInput(
         "bfb",
@@ -144,6 +180,21 @@ class BuildInputs(Generic[D, F]):
     airgap: Airgap[D] | None = None
     repo_key: F | None = None
     user_data_source: str = "user-data"
+    # The module-signing certificate (its key was given too) and its SHA-256.
+    signing_cert: F | None = None
+    signing_sha256: str = ""
+    # The entries of a DOCA repository auth.conf (machines only, no login or password).
+    repo_auth: tuple[AuthEntry, ...] | None = None
+
+    @property
+    def build_secrets(self) -> tuple[buildsecrets.BuildSecret, ...]:
+        """The build secrets the DOCA steps get."""
+        given = {
+            buildsecrets.MODULE_SIGNING: self.signing_cert is not None,
+            buildsecrets.DOCA_REPO_AUTH: self.repo_auth is not None,
+        }
+        return tuple(secret for secret, on in given.items() if on)
+
     # The BFB's source (copied into the build context) and what is known of it.
     bfb: F | None = None
     bfb_info: Bfb | None = None
@@ -164,6 +215,19 @@ class BuildInputs(Generic[D, F]):
                     "use one DOCA source: the air-gapped one or a repo URL.",
                 )
             ]
+        if self.repo_auth is not None and self.airgap is not None:
+            return [
+                Problem(
+                    "doca_repo_auth",
+                    HIDDEN,
+                    "is given with --doca-airgap: an air-gapped build reads no repository.",
+                    "drop --doca-repo-auth, or build from the mirror (--doca-repo-url).",
+                )
+            ]
+        if self.repo_auth is not None:
+            return buildsecrets.auth_host_problems(
+                self.repo_auth, "--doca-repo-auth", resolved.doca_repo_url
+            )
         return []
 
 
@@ -193,17 +257,38 @@ def classify_airgap(names: Sequence[str]) -> str:
 
 
 def load_spec(
-    config: str | None, source: str = "config", overrides: Mapping[str, object] | None = None
+    config: str | None,
+    source: str = "config",
+    overrides: Mapping[str, object] | None = None,
+    root: Path | None = None,
 ) -> BuildSpec:
     """The spec from a config file's text (None: no file) and explicit values:
     the layers defaults <- preset <- config file <- explicit values
     (``spec.resolve``). The preset is the one the explicit values name, else
-    the config file's (``pipeline.presets``)."""
+    the config file's (``pipeline.presets``). ``host_files`` sources of the
+    config are read from ``root`` (the config file's directory; None: a
+    source is an error), ``pipeline.hostsources``."""
+    parsed = parse(config, source)
+    if root is not None:
+        parsed = hostsources.load_local(parsed, root, f"{root} (the config's directory)")[0]
+    return resolve_layers(parsed, overrides)
+
+
+def parse(config: str | None, source: str = "config") -> dict[str, object]:
+    """A config file's raw knob values (``{}`` for no file); the file
+    inputs, when written as keys, are named as such."""
     elsewhere = {
         name: f"{name} is a file input, not a knob: pass it as --{spec.kebab(name)}."
         for name in FILE_INPUT_NAMES
     }
-    parsed = parse_config(config, source, elsewhere) if config is not None else {}
+    return parse_config(config, source, elsewhere) if config is not None else {}
+
+
+def resolve_layers(
+    parsed: Mapping[str, object], overrides: Mapping[str, object] | None = None
+) -> BuildSpec:
+    """The spec from a parsed config (its sources read) and explicit values,
+    with the preset they name between the defaults and the config."""
     overrides = overrides or {}
     preset = presets.layer(presets.chosen(parsed, overrides))
     return spec.resolve([preset, parsed, overrides])
@@ -234,9 +319,13 @@ def from_paths(
     user_data: Path | None = None,
     doca_airgap: Path | None = None,
     doca_repo_key: Path | None = None,
+    module_signing_cert: Path | None = None,
+    module_signing_key: Path | None = None,
+    doca_repo_auth: Path | None = None,
     bfb: Path | None = None,
 ) -> BuildInputs[Path, Path]:
-    """The CLI's file inputs: every problem with them at once."""
+    """The CLI's file inputs: every problem with them at once. The key and
+    the auth.conf are read only to be checked, and never kept."""
     problems: list[Problem] = []
     bfb_info = None
     if bfb is not None:
@@ -258,6 +347,17 @@ def from_paths(
             problems += exc.problems
     if doca_repo_key is not None:
         problems += repo_key_problems(doca_repo_key)
+    sha256, found = signing_pair(
+        _bytes(module_signing_cert, "module_signing_cert"),
+        _bytes(module_signing_key, "module_signing_key"),
+        str(module_signing_cert),
+        str(module_signing_key),
+    )
+    problems += found
+    entries = None
+    if doca_repo_auth is not None:
+        entries, found = repo_auth(_bytes(doca_repo_auth, "doca_repo_auth"), str(doca_repo_auth))
+        problems += found
     if problems:
         raise InvalidInput(problems)
     return BuildInputs(
@@ -265,9 +365,68 @@ def from_paths(
         airgap=airgap,
         repo_key=doca_repo_key,
         user_data_source=str(user_data) if user_data is not None else "user-data",
+        signing_cert=module_signing_cert if sha256 else None,
+        signing_sha256=sha256,
+        repo_auth=entries,
         bfb=bfb,
         bfb_info=bfb_info,
     )
+
+
+# What each secret-side file must be, and its size limit.
+_BYTE_FILES = {
+    "module_signing_cert": (buildsecrets.CERT_LIMIT, "a PEM certificate"),
+    "module_signing_key": (buildsecrets.KEY_LIMIT, "an unencrypted PEM private key"),
+    "doca_repo_auth": (buildsecrets.AUTH_LIMIT, "an apt auth.conf"),
+}
+
+
+def _bytes(path: Path | None, field: str) -> bytes | Problem | None:
+    """A key-side file's bytes (bounded), a Problem naming it, or None when not given."""
+    if path is None:
+        return None
+    limit, what = _BYTE_FILES[field]
+    try:
+        return textfile.read_user_bytes(path, field, limit, what)
+    except InvalidInput as exc:
+        return exc.problems[0]
+
+
+def signing_pair(
+    cert: bytes | Problem | None, key: bytes | Problem | None, cert_name: str, key_name: str
+) -> tuple[str, list[Problem]]:
+    """The certificate's SHA-256 ("" without a pair) and the problems of the
+    module-signing pair: both or neither, each file what it should be. The
+    pair's match is checked by the build, where the key is (lib.sh)."""
+    problems = buildsecrets.pair_problems(cert is not None, key is not None)
+    for data, name, check in (
+        (cert, cert_name, buildsecrets.certificate_problems),
+        (key, key_name, buildsecrets.key_problems),
+    ):
+        if isinstance(data, Problem):
+            problems.append(data)
+        elif data is not None:
+            problems += check(data, name)
+    if problems or not isinstance(cert, bytes):
+        return "", problems
+    return buildsecrets.fingerprint(cert), []
+
+
+def repo_auth(
+    data: bytes | Problem | None, name: str
+) -> tuple[tuple[AuthEntry, ...] | None, list[Problem]]:
+    """The entries of a DOCA repository auth.conf (machines only) and its problems."""
+    if data is None:
+        return None, []
+    if isinstance(data, Problem):
+        return None, [data]
+    fix = f"pass {_BYTE_FILES['doca_repo_auth'][1]}."
+    try:
+        text = textfile.decode(data, "doca_repo_auth", name, fix)
+    except InvalidInput as exc:
+        return None, list(exc.problems)
+    problems = buildsecrets.auth_problems(text, name)
+    return (None, problems) if problems else (tuple(buildsecrets.auth_entries(text)), [])
 
 
 _HASH_CHUNK = 1024 * 1024
@@ -338,29 +497,6 @@ def _airgap_kind(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- Dagger
-
-
-async def from_dagger(
-    user_data: File | None = None,
-    doca_airgap: Directory | None = None,
-    doca_repo_key: File | None = None,
-    bfb: File | None = None,
-) -> BuildInputs[Directory, File]:
-    """The Dagger module's file inputs (awaits their contents and listing;
-    of a BFB only its name and size)."""
-    text = await user_data.contents() if user_data is not None else None
-    airgap = None
-    if doca_airgap is not None:
-        airgap = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
-    source = "--user-data" if user_data is not None else "user-data"
-    return BuildInputs(
-        user_data=text,
-        airgap=airgap,
-        repo_key=doca_repo_key,
-        user_data_source=source,
-        bfb=bfb,
-        bfb_info=await dagger_bfb(bfb) if bfb is not None else None,
-    )
 
 
 async def dagger_bfb(bfb: File) -> Bfb:

@@ -30,6 +30,7 @@ from dagger import (
 from pipeline import (
     bootstage,
     bootvm,
+    buildsecrets,
     canvos,
     disk,
     earthly,
@@ -37,6 +38,7 @@ from pipeline import (
     inputs,
     runner,
     spec,
+    textfile,
     workspace,
 )
 from pipeline.context import CanvosTree, Overlays, Prepared, prepare
@@ -105,6 +107,16 @@ class CanvosDoca:
     config: Annotated[
         File | None, Doc("YAML file of knobs (keys = knob names); explicit flags win.")
     ] = None
+    host_files_dir: Annotated[
+        Directory | None,
+        Ignore([".git"]),
+        Doc(
+            "Directory the --config file's host_files source: paths are relative to (the CLI "
+            "reads them next to --config); each named file is read, a UTF-8 text file of at "
+            f"most {textfile.size_text(spec.HOST_FILE_LIMIT)}. The engine uploads the whole "
+            "directory (.git left out): pass one that holds just those files."
+        ),
+    ] = None
     canvos: Annotated[
         Directory | None,
         Ignore([facts.CANVOS_BUILD_DIR, ".git"]),
@@ -114,6 +126,10 @@ class CanvosDoca:
     user_data: Annotated[File | None, Doc(inputs.doc("user_data"))] = None
     doca_airgap: Annotated[Directory | None, Doc(inputs.doc("doca_airgap"))] = None
     doca_repo_key: Annotated[File | None, Doc(inputs.doc("doca_repo_key"))] = None
+    module_signing_cert: Annotated[File | None, Doc(inputs.doc("module_signing_cert"))] = None
+    # Build secrets (pipeline.buildsecrets): Secrets, never Files or text.
+    module_signing_key: Annotated[Secret | None, Doc(inputs.doc("module_signing_key"))] = None
+    doca_repo_auth: Annotated[Secret | None, Doc(inputs.doc("doca_repo_auth"))] = None
     bfb: Annotated[File | None, Doc(inputs.doc("bfb"))] = None
     # Secrets: dagger.Secret (env:NAME, file:PATH, ...), never plain args.
     registry_username: Annotated[
@@ -219,7 +235,8 @@ class CanvosDoca:
         """The CanvOS base image with only the DOCA stage (no Earthly), for fast iteration."""
         resolved = await self._checked()
         described = resolved.prepared.description
-        return earthly.EarthlyBuild(resolved.context, described, self._tools()).doca_image()
+        build = earthly.EarthlyBuild(resolved.context, described, self._tools())
+        return build.doca_image(await self._dockerfile_secrets())
 
     @_uncached
     async def verify(
@@ -271,12 +288,15 @@ class CanvosDoca:
             docker_config=self.docker_config,
             ubuntu_pro_key=self.ubuntu_pro_key,
             user_data=resolved.user_data,
+            build_secrets=self._build_secrets(),
         )
         given = runner.secret_names(
             registry_password=self.registry_password,
             docker_config=self.docker_config,
             ubuntu_pro_key=self.ubuntu_pro_key,
             edge_host_token=self.edge_host_token,
+            module_signing_key=self.module_signing_key,
+            doca_repo_auth=self.doca_repo_auth,
         )
         build = earthly.EarthlyBuild(
             context=resolved.context,
@@ -286,6 +306,25 @@ class CanvosDoca:
         )
         return runner.Run(build=build, prepared=resolved.prepared, secrets_given=given)
 
+    def _build_secrets(self) -> dict[buildsecrets.BuildSecret, Secret]:
+        """The build secrets given, by what they are (``pipeline.buildsecrets``)."""
+        given = {
+            buildsecrets.MODULE_SIGNING: self.module_signing_key,
+            buildsecrets.DOCA_REPO_AUTH: self.doca_repo_auth,
+        }
+        return {spec: secret for spec, secret in given.items() if secret is not None}
+
+    async def _dockerfile_secrets(self) -> list[Secret]:
+        """The build secrets for a Dockerfile build (``doca-image``): Dagger
+        mounts a secret under the id that is its name, so each is set again
+        under the id the block's mount asks for. The value goes from one
+        secret to the other inside the module, never into a query argument
+        other than ``setSecret``'s."""
+        return [
+            dag.set_secret(spec.id, await secret.plaintext())
+            for spec, secret in self._build_secrets().items()
+        ]
+
     def _tools(self) -> earthly.Tools:
         return earthly.Tools(self.earthly_image, self.dind_image, self.iso_tool_image)
 
@@ -294,7 +333,8 @@ class CanvosDoca:
         if self.config is not None:
             config = await workspace.read_text(self.config, "config", "--config")
         overrides = {name: getattr(self, name) for name in spec.FLAG_FIELD_NAMES}
-        resolved = inputs.load_spec(config, "config", overrides)
+        parsed = await workspace.load_host_sources(inputs.parse(config), self.host_files_dir)
+        resolved = inputs.resolve_layers(parsed, overrides)
         # Knobs are plain query values: a URL with credentials stops here,
         # before it reaches a git query, .arg or a Dockerfile.
         raise_if(workspace.url_credential_problems(resolved))
@@ -332,7 +372,12 @@ class CanvosDoca:
             default_user_data=await self.overlays.file(canvos.DEFAULT_USER_DATA).contents(),
         )
         given = await workspace.read_inputs(
-            self.user_data, self.doca_airgap, self.doca_repo_key, self.bfb
+            self.user_data,
+            self.doca_airgap,
+            self.doca_repo_key,
+            self.bfb,
+            signing=(self.module_signing_cert, self.module_signing_key),
+            repo_auth=self.doca_repo_auth,
         )
         prepared = prepare(
             resolved,

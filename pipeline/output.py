@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import canvos, facts
+from pipeline.buildsecrets import BuildSecret
 from pipeline.errors import InvalidInput, Problem
 from pipeline.textfile import kind, os_problem
 
@@ -662,26 +663,83 @@ def _unlink_if_present(path: Path) -> None:
 # ------------------------------------------------------------ next steps
 
 
-def next_steps(out: Path, k8s_versions: Sequence[str]) -> str:
+def next_steps(
+    out: Path, k8s_versions: Sequence[str], secrets: Mapping[BuildSecret, Path] | None = None
+) -> str:
     """What to run on the output: one earthly.sh line per K8s version.
 
     ``.arg`` holds the first version; ``+build-all-images`` builds the ISO and
     its provider image, and each further version is one
     ``+build-provider-images --K8S_VERSION=...`` run (Earthly command-line
     build args override ``.arg``).
+
+    With build ``secrets`` (each with the file the user named) each line
+    passes them as ``--secret-file NAME=PATH`` (Earthly flags go before the
+    target). CanvOS's earthly.sh
+    runs Earthly in a container that sees only this directory, as
+    ``/workspace``, and hands its arguments to Earthly as they are; so the
+    files go under ``local/``, which CanvOS's ``.earthlyignore`` keeps out of
+    every build context, for the run only.
     """
     where = shlex.quote(str(out))
     first, *others = k8s_versions
+    secrets = secrets or {}
+    flags = "".join(
+        f"--secret-file {s.name}={SECRETS_DIR_IN_EARTHLY}/{secret_file(s)} " for s in secrets
+    )
     lines = [
         f"Wrote {out}. Next, build it with CanvOS's wrapper "
         f"({len(k8s_versions)} provider image{'s' if len(k8s_versions) > 1 else ''}):",
         f"  cd {where}",
-        f"  ./earthly.sh {facts.CANVOS_TARGET_ALL_IMAGES}"
-        f"    # installer ISO + provider image for K8s {first}",
     ]
+    if secrets and not _ignores_local(out):
+        lines.append(
+            f"  echo '{SECRETS_DIR.split('/')[0]}/' >>.earthlyignore"
+            "    # this checkout's .earthlyignore lacks it: keep the secrets out of the context"
+        )
+    if secrets:
+        lines.append(f"  mkdir -m 0700 -p {SECRETS_DIR}")
+        lines += [
+            f"  install -m 0600 {shlex.quote(str(path))} "
+            f"{SECRETS_DIR}/{secret_file(s)}    # {_SECRET_WHAT[s.field]}"
+            for s, path in secrets.items()
+        ]
+    lines.append(
+        f"  ./earthly.sh {flags}{facts.CANVOS_TARGET_ALL_IMAGES}"
+        f"    # installer ISO + provider image for K8s {first}"
+    )
     lines += [
-        f"  ./earthly.sh {facts.CANVOS_TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}"
+        f"  ./earthly.sh {flags}{facts.CANVOS_TARGET_PROVIDER_IMAGES} --K8S_VERSION={version}"
         f"    # provider image for K8s {version}"
         for version in others
     ]
+    if secrets:
+        lines.append(f"  rm -rf {SECRETS_DIR}    # the secrets are needed only while Earthly runs")
     return "\n".join(lines) + "\n"
+
+
+# Where the rendered checkout's build secrets sit for an earthly.sh run:
+# CanvOS's .earthlyignore lists local/ (v4.9.x and main), so no build
+# context holds them; earthly.sh mounts the checkout at /workspace.
+SECRETS_DIR = "local/canvos-doca-secrets"
+SECRETS_DIR_IN_EARTHLY = f"/workspace/{SECRETS_DIR}"
+_SECRET_WHAT = {
+    "module_signing_key": "the module-signing private key (PEM)",
+    "doca_repo_auth": "the DOCA mirror's apt auth.conf",
+}
+
+
+def _ignores_local(out: Path) -> bool:
+    """Whether the output's .earthlyignore keeps ``local/`` out of Earthly's context."""
+    try:
+        text = (out / ".earthlyignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.strip() in ("local", "local/", "/local", "/local/") for line in text.splitlines()
+    )
+
+
+def secret_file(secret: BuildSecret) -> str:
+    """The file name of a build secret under SECRETS_DIR."""
+    return secret.field.replace("_", "-")

@@ -33,6 +33,38 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class Mechanism:
+    """A way a persistent path reaches Kairos: its name, where it lives, when it applies."""
+
+    name: str
+    where: str
+    applied: str
+
+
+# The image's own Kairos cloud-config (written by the DOCA stage, lib.sh
+# CANVOS_DOCA_OEM_CONFIG): adds the build's paths at every boot.
+IMAGE_OEM_CONFIG = "/system/oem/50_canvos-doca.yaml"
+USER_DATA_MOUNTS = Mechanism(
+    "install.bind_mounts",
+    "the ISO's user-data (kairos-agent writes /oem/10_user_custom_mounts.yaml)",
+    "once, when the ISO installs the host",
+)
+IMAGE_MOUNTS = Mechanism(
+    IMAGE_OEM_CONFIG,
+    "the image itself (provider image and ISO rootfs), Kairos rootfs.after stage",
+    "at every boot of the image",
+)
+# Which mechanism covers which host: install.bind_mounts is applied only by
+# the ISO's installer; reset and upgrades never re-run it.
+COVERAGE: tuple[tuple[str, tuple[Mechanism, ...]], ...] = (
+    ("fresh install from this ISO", (USER_DATA_MOUNTS, IMAGE_MOUNTS)),
+    ("host installed from another ISO", (IMAGE_MOUNTS,)),
+    ("provider-image upgrade", (IMAGE_MOUNTS,)),
+)
+MECHANISMS = (USER_DATA_MOUNTS, IMAGE_MOUNTS)
+
+
+@dataclass(frozen=True)
 class BindMountPlan:
     """The bind mounts to add, and the requested paths left out with the reason."""
 

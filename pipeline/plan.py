@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pipeline import presets
+from pipeline import facts, presets
+from pipeline.buildsecrets import DOCA_REPO_AUTH
 from pipeline.description import LOCAL_UNUSED, UPGRADE_HAZARDS, BfbRecord, BuildDescription
 from pipeline.earthfile import PRO_BUILD_ARG, PRO_SECRET
-from pipeline.persistence import BindMount
+from pipeline.persistence import COVERAGE, MECHANISMS, BindMount
 from pipeline.spec import FILES_FIELDS, LIST_SEPARATORS, BuildSpec, as_dict, default
 
 _PRO = {
@@ -61,8 +62,14 @@ def plan_text(
     lines.append("  Outputs")
     lines.append(f"    ISO            {outputs.iso} (+ {outputs.iso_sha256})")
     lines += [f"    provider image {ref}" for ref in outputs.provider_images.values()]
+    lines.append(
+        f"  Time        a first build on a cold engine: about {facts.first_build_estimate()} "
+        f"for one K8s version on {facts.BUILD_TIME_HOST} (estimate; facts.toml [build_time])"
+    )
+    lines += _secrets(description)
     lines += _mounts("Persistent paths added (install.bind_mounts)", persistence.bind_mounts)
     lines += _mounts("Requested persistent paths left out", persistence.left_out)
+    lines += _persistence(persistence.bind_mounts)
     lines.append("  Upgrade hazards (DOCA files under persistent paths)")
     lines.append(f"    {UPGRADE_HAZARDS}")
     changed = _changed(spec, LOCAL_UNUSED if canvos.local else ())
@@ -84,6 +91,43 @@ def plan_text(
     return "\n".join(lines) + "\n"
 
 
+def _secrets(description: BuildDescription) -> list[str]:
+    """Module signing and the DOCA repository login: what is used, never a secret."""
+    signing = description.module_signing
+    if signing is None:
+        lines = [
+            "  Module signing throwaway key (deleted after the build): DKMS modules load on "
+            "hosts without Secure Boot only"
+        ]
+    else:
+        lines = [
+            f"  Module signing your key pair: certificate {signing.certificate} "
+            f"(SHA-256 {signing.certificate_sha256}), key as the build secret "
+            f"{signing.key_secret} (in no layer); enroll the certificate as a MOK on "
+            "Secure Boot hosts"
+        ]
+    auth = description.doca.repo_auth
+    if auth:
+        lines.append(
+            f"  DOCA login  apt auth.conf for {', '.join(auth)} as the build secret "
+            f"{DOCA_REPO_AUTH.name}, DOCA install step only"
+        )
+    return lines
+
+
+def _persistence(mounts: Sequence[BindMount]) -> list[str]:
+    """Which mechanism keeps the build's persistent paths on which host
+    (``persistence.COVERAGE``)."""
+    if not mounts:
+        return []
+    lines = ["  Persistence (how the paths above reach Kairos)"]
+    lines += [
+        f"    {case}: {' + '.join(m.name for m in mechanisms)}" for case, mechanisms in COVERAGE
+    ]
+    lines += [f"    ({m.name}: {m.where}; applied {m.applied})" for m in MECHANISMS]
+    return lines
+
+
 def _mounts(title: str, mounts: Sequence[BindMount]) -> list[str]:
     """A titled list of ``path: reason`` lines, or nothing."""
     if not mounts:
@@ -98,8 +142,20 @@ def _changed(spec: BuildSpec, omit: Iterable[str]) -> list[tuple[str, str]]:
     for name, value in values.items():
         base = default(name)
         if value != (list(base) if isinstance(base, tuple) else base):
-            out.append((name, _text(name, value)))
+            out.append((name, _files(spec, value) if name in FILES_FIELDS else _text(name, value)))
     return out
+
+
+def _files(spec: BuildSpec, records: object) -> str:
+    """``host_files`` as path, mode, size (``records``: ``spec.file_record``
+    dicts, in the order of ``spec.host_files``) and where the text came
+    from; never the content."""
+    assert isinstance(records, list)
+    parts = []
+    for placed, record in zip(spec.host_files, records, strict=True):
+        origin = f", from {placed.source}" if placed.source else ""
+        parts.append(f"{record['path']} (mode {record['mode']}, {record['size']} bytes{origin})")
+    return "; ".join(parts)
 
 
 def _bfb(bfb: BfbRecord) -> str:
@@ -109,9 +165,6 @@ def _bfb(bfb: BfbRecord) -> str:
 
 
 def _text(name: str, value: object) -> str:
-    if name in FILES_FIELDS and isinstance(value, list):
-        # file_record dicts: path, mode and size, never the content
-        return "; ".join(f"{f['path']} (mode {f['mode']}, {f['size']} bytes)" for f in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):

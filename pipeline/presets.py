@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import spec, textfile
+from pipeline import hostsources, spec, textfile
 from pipeline.config import parse_config
 from pipeline.errors import InvalidInput, Problem
 
@@ -103,6 +103,8 @@ def load(name: str) -> Preset:
         )
     if problems:
         raise InvalidInput(problems)
+    # host_files sources of a preset live in the presets directory.
+    values = hostsources.load_local(values, directory(), "the presets directory")[0]
     spec.resolve([values])  # checked like a config file's values
     return Preset(name, str(description).strip(), values, bfb == BFB_EXPECTED)
 

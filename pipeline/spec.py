@@ -48,11 +48,23 @@ DEFAULT_FILE_MODE = 0o644
 @dataclass(frozen=True)
 class PlacedFile:
     """One ``host_files`` entry: absolute ``path`` in the image, its text
-    ``content`` and ``mode`` (permission bits, e.g. ``0o644``)."""
+    ``content`` and ``mode`` (permission bits, e.g. ``0o644``). ``source``
+    is the relative path the content was read from (``"source:"`` entries,
+    ``pipeline.hostsources``; shown by ``plan``), ``""`` for inline content."""
 
     path: str
     content: str
     mode: int = DEFAULT_FILE_MODE
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """The value of a ``source:`` entry once read (``pipeline.hostsources``
+    puts it in the raw layer): the relative path as written and the text."""
+
+    source: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -142,8 +154,9 @@ class BuildSpec:
         default=(),
         metadata={
             "doc": "Files the image carries (config file or preset only): a mapping of "
-            "absolute path to {content: text, mode: '0644'}; not under a Kairos persistent "
-            "path, where an upgrade could not reliably replace it.",
+            "absolute path to {content: text, mode: '0644'} or {source: relative/path, mode: "
+            "'0644'} (a text file next to the config, or under --host-files-dir in Dagger); "
+            "not under a Kairos persistent path, where an upgrade could not reliably replace it.",
             "kind": "files",
         },
     )
@@ -253,7 +266,7 @@ def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
 
 
 _MODE = re.compile(r"0?[0-7]{3}|0o[0-7]{3}", re.ASCII)
-_FILE_KEYS = ("content", "mode")
+_FILE_KEYS = ("content", "source", "mode")
 # A wrong mode is shown only when it is short and plain ("0844", "rw").
 _SHOWN_WORD_OR_MODE = re.compile(r"[A-Za-z0-9]{1,8}")
 
@@ -281,32 +294,80 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
             return value, Problem(
                 where,
                 HIDDEN,
-                "must be the file's text, or a mapping with the keys content and mode only.",
-                'write content: | (the text) and optionally mode: "0644".',
+                "must be the file's text, or a mapping with the keys content or source, "
+                "and mode, only.",
+                'write content: | (the text) or source: path/to/file, and optionally mode: "0644".',
             )
-        content, mode_text = entry.get("content"), entry.get("mode")
-        if not isinstance(content, str):
-            return value, Problem(
+        content, source, problem = _content(where, entry)
+        if problem is not None:
+            return value, problem
+        mode, problem = _mode(where, entry.get("mode"))
+        if problem is not None:
+            return value, problem
+        out.append(PlacedFile(str(path), content, mode, source))
+    return tuple(out), None
+
+
+def _content(where: str, entry: Mapping[str, object]) -> tuple[str, str, Problem | None]:
+    """(text, source path or "", problem) of one entry: exactly one of
+    ``content`` and ``source``; a source must have been read (``Sourced``)."""
+    has_content, has_source = "content" in entry, "source" in entry
+    if has_content == has_source:
+        what = "has both content and source" if has_content else "has neither content nor source"
+        return (
+            "",
+            "",
+            Problem(
+                where,
+                HIDDEN,
+                f"{what}; a file takes its text from exactly one of them.",
+                "keep content: (the text inline) or source: (a file's relative path), not both.",
+            ),
+        )
+    if has_source:
+        source = entry["source"]
+        if isinstance(source, Sourced):
+            return source.text, source.source, None
+        return (
+            "",
+            "",
+            Problem(
+                f"{where}.source",
+                HIDDEN,
+                "was not read: no directory to read source files from was given.",
+                "pass the config as a file (--config), or in Dagger --host-files-dir DIR.",
+            ),
+        )
+    content = entry["content"]
+    if not isinstance(content, str):
+        return (
+            "",
+            "",
+            Problem(
                 f"{where}.content",
                 HIDDEN,
                 f"is {kind_of(content)}; it must be the file's text.",
                 "write the text, e.g. as a YAML block: content: |",
-            )
-        mode = DEFAULT_FILE_MODE
-        if mode_text is not None:
-            text = mode_text if isinstance(mode_text, str) else None
-            if text is None or not _MODE.fullmatch(text.strip()):
-                plain = text is not None and _SHOWN_WORD_OR_MODE.fullmatch(text)
-                return value, Problem(
-                    f"{where}.mode",
-                    text if plain else HIDDEN,
-                    "is not an octal permission mode like 0644.",
-                    'write three octal digits, optionally with a leading 0: "0644" '
-                    "(no set-id or sticky bits).",
-                )
-            mode = int(text.strip().removeprefix("0o"), 8)
-        out.append(PlacedFile(str(path), content, mode))
-    return tuple(out), None
+            ),
+        )
+    return content, "", None
+
+
+def _mode(where: str, mode_text: object) -> tuple[int, Problem | None]:
+    """An entry's mode: octal text as written (``DEFAULT_FILE_MODE`` when absent)."""
+    if mode_text is None:
+        return DEFAULT_FILE_MODE, None
+    text = mode_text if isinstance(mode_text, str) else None
+    if text is None or not _MODE.fullmatch(text.strip()):
+        plain = text is not None and _SHOWN_WORD_OR_MODE.fullmatch(text)
+        return DEFAULT_FILE_MODE, Problem(
+            f"{where}.mode",
+            text if plain else HIDDEN,
+            "is not an octal permission mode like 0644.",
+            'write three octal digits, optionally with a leading 0: "0644" '
+            "(no set-id or sticky bits).",
+        )
+    return int(text.strip().removeprefix("0o"), 8), None
 
 
 def resolve(layers: Sequence[Mapping[str, object]]) -> BuildSpec:
@@ -436,8 +497,9 @@ RULES: dict[str, Rule] = {
     # which image history keeps.
     "doca_repo_url": Rule(
         lambda v: kinds.http_url(v, credentials=False, path=True),
-        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or a mirror of it that needs no password "
-        "(credentials in this URL would be written into the Dockerfile and the image history).",
+        f"use e.g. {facts.DOCA_DEFAULT_REPO_URL} or a mirror of it, without user:password "
+        "(it would be written into the Dockerfile and the image history); give a mirror's "
+        "login as an apt auth.conf with --doca-repo-auth, a build secret.",
         secret=True,
     ),
     "extra_packages": Rule(
@@ -655,7 +717,7 @@ def _host_files(spec: BuildSpec) -> list[Problem]:
         problems += persistence.check_image_file_path(
             f"host_files[{placed.path}]", placed.path, spec.os_distribution, spec.bind_mounts
         )
-        where = f"host_files[{placed.path}].content"
+        where = f"host_files[{placed.path}].{'source' if placed.source else 'content'}"
         size = len(placed.content.encode("utf-8"))
         if size > HOST_FILE_LIMIT:
             problems.append(

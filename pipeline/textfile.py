@@ -89,6 +89,25 @@ def read_user_file(path: Path, field: str, limit: int, what: str) -> str:
     return decode(data, field, path, fix)
 
 
+def read_user_bytes(path: Path, field: str, limit: int, what: str) -> bytes:
+    """The bytes of a file the user named, read like ``read_user_file`` (bounded
+    by ``limit``, a directory refused) but not decoded: for key and
+    certificate files, whose checks look at PEM labels only."""
+    fix = f"pass {what}."
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(
+            [os_problem(field, path, exc, "read", f"check the path; {fix}")]
+        ) from None
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise InvalidInput([Problem(field, str(path), "is a directory.", fix)])
+        return _read_bounded(fd, field, path, limit, fix)
+    finally:
+        os.close(fd)
+
+
 def read_regular(fd: int, field: str, path: Path | str, limit: int, fix: str) -> str:
     """The text of the regular file open as ``fd`` (not closed here).
 

@@ -14,13 +14,21 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from dagger import Container, Directory, File, Secret, dag
+from dagger import Container, Directory, ExistsType, File, Secret, dag
 
-from pipeline import airgap, canvos, facts, hostitems, textfile
+from pipeline import airgap, buildsecrets, canvos, facts, hostitems, hostsources, textfile
 from pipeline.earthly import has_credentials
-from pipeline.errors import InvalidInput, Problem
-from pipeline.inputs import REPO_DEB, Airgap, BuildInputs, classify_airgap, dagger_bfb
-from pipeline.spec import BuildSpec
+from pipeline.errors import InvalidInput, Problem, raise_if
+from pipeline.inputs import (
+    REPO_DEB,
+    Airgap,
+    BuildInputs,
+    classify_airgap,
+    dagger_bfb,
+    signing_pair,
+)
+from pipeline.inputs import repo_auth as auth_entries
+from pipeline.spec import HOST_FILE_LIMIT, BuildSpec
 
 # What a user-named text file must be, and its size limit (as on the CLI).
 TEXT_FILES = {
@@ -57,6 +65,9 @@ def prepared_context(
         context = context.with_directory(canvos.AIRGAP_DIR, inputs.airgap.source)
     if inputs is not None and inputs.repo_key is not None:
         context = context.with_file(canvos.KEY_PATH, inputs.repo_key)
+    if inputs is not None and inputs.signing_cert is not None:
+        # The certificate only: the private key stays a Secret.
+        context = context.with_file(canvos.SIGNING_CERT_PATH, inputs.signing_cert)
     if inputs is not None and inputs.bfb is not None and inputs.bfb_info is not None:
         # A file copy inside the engine: the BFB never passes through the API.
         context = context.with_file(f"{hostitems.BFB_DIR}/{inputs.bfb_info.name}", inputs.bfb)
@@ -113,18 +124,71 @@ async def read_inputs(
     doca_airgap: Directory | None,
     doca_repo_key: File | None,
     bfb: File | None = None,
+    signing: tuple[File | None, Secret | None] = (None, None),
+    repo_auth: Secret | None = None,
 ) -> BuildInputs[Directory, File]:
     """The module's file inputs, like ``inputs.from_paths`` on the CLI: user-data
     size-checked before it is read, the air-gapped source classified, of a
-    BFB only its name and size asked for (``inputs.dagger_bfb``)."""
+    BFB only its name and size asked for (``inputs.dagger_bfb``), the
+    module-signing pair and the DOCA auth.conf checked (the two secrets are
+    read here only to be checked; they leave as Secrets). Raises
+    ``InvalidInput`` with every problem, never quoting a secret."""
     text = await read_text(user_data, "user_data", "--user-data") if user_data else None
     source = None
     if doca_airgap is not None:
         source = Airgap(classify_airgap(await doca_airgap.entries()), doca_airgap)
+    cert, key = signing
+    sha256, problems = signing_pair(
+        await _cert_bytes(cert),
+        await _secret_bytes(key, "module_signing_key", buildsecrets.KEY_LIMIT),
+        "--module-signing-cert",
+        "--module-signing-key",
+    )
+    auth = await _secret_bytes(repo_auth, "doca_repo_auth", buildsecrets.AUTH_LIMIT)
+    entries, found = auth_entries(auth, "--doca-repo-auth")
+    raise_if(problems + found)
     info = await dagger_bfb(bfb) if bfb is not None else None
     return BuildInputs(
-        user_data=text, airgap=source, repo_key=doca_repo_key, bfb=bfb, bfb_info=info
+        user_data=text,
+        airgap=source,
+        repo_key=doca_repo_key,
+        signing_cert=cert if sha256 else None,
+        signing_sha256=sha256,
+        repo_auth=entries,
+        bfb=bfb,
+        bfb_info=info,
     )
+
+
+async def _cert_bytes(cert: File | None) -> bytes | Problem | None:
+    """The certificate's bytes, its size checked before it is read."""
+    if cert is None:
+        return None
+    size = await cert.size()
+    if size > buildsecrets.CERT_LIMIT:
+        return Problem(
+            "module_signing_cert",
+            "--module-signing-cert",
+            f"is larger than {textfile.size_text(buildsecrets.CERT_LIMIT)}, too large for a "
+            f"certificate ({size} bytes).",
+            "pass the PEM certificate of your module-signing key pair.",
+        )
+    return (await cert.contents()).encode("utf-8")
+
+
+async def _secret_bytes(secret: Secret | None, field: str, limit: int) -> bytes | Problem | None:
+    """A build secret's bytes, to be checked (an oversized one is refused unread beyond)."""
+    if secret is None:
+        return None
+    data = (await secret.plaintext()).encode("utf-8")
+    if len(data) > limit:
+        return Problem(
+            field,
+            f"--{field.replace('_', '-')}",
+            f"is larger than {textfile.size_text(limit)}, too large for this file.",
+            "check that this is the right secret.",
+        )
+    return data
 
 
 def deb_head(deb: File, image: str) -> File:
@@ -187,8 +251,8 @@ def url_credential_problems(spec: BuildSpec) -> list[Problem]:
         "https_proxy": proxy_fix,
         "canvos_url": "pass a local checkout with --canvos, or a URL the engine can read "
         "without credentials.",
-        "doca_repo_url": "mirror the repository where the engine can read it without "
-        "credentials, or pass a local copy with --doca-airgap.",
+        "doca_repo_url": "pass the URL without user:password and the login as an apt "
+        "auth.conf with --doca-repo-auth (a build secret), or a local copy with --doca-airgap.",
     }
     reasons = {
         "http_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTP_PROXY, so "
@@ -224,3 +288,64 @@ def _without_userinfo(url: str) -> str:
         return "***"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"***@{host}", "", "", "")) if parts.scheme else "***"
+
+
+# ------------------------------------------------------ host_files sources
+
+
+async def load_host_sources(layer: dict[str, object], root: Directory | None) -> dict[str, object]:
+    """A parsed config with its ``host_files`` sources read from ``root``
+    (``--host-files-dir``; ``pipeline.hostsources``): the Directory is the
+    root, so the path checks are the syntactic ones (relative, no ``..``).
+    Raises ``InvalidInput`` with every problem, a source without ``root``
+    included."""
+    wanted, problems = hostsources.requests(layer)
+    texts: dict[str, str] = {}
+    for request in wanted:
+        if root is None:
+            problems.append(hostsources.no_root(request))
+            continue
+        try:
+            texts[request.dest] = await read_host_source(root, request)
+        except InvalidInput as exc:
+            problems += exc.problems
+    raise_if(problems)
+    return hostsources.apply(layer, texts)
+
+
+async def read_host_source(root: Directory, request: hostsources.Request) -> str:
+    """One source's text: a regular file of ``root`` (links resolved inside
+    it by the engine), its size checked before it is read, then the text
+    checks (UTF-8, no NUL). The engine hands back invalid UTF-8 as U+FFFD,
+    so that character is refused as a sign of a binary file."""
+    name = "--host-files-dir"
+    fix = f"pass {hostsources.WHAT}."
+    if not await root.exists(request.source, expected_type=ExistsType.REGULAR_TYPE):
+        raise InvalidInput([hostsources.missing(request, name)])
+    file = root.file(request.source)
+    size = await file.size()
+    if size > HOST_FILE_LIMIT:
+        raise InvalidInput(
+            [
+                Problem(
+                    request.field,
+                    request.source,
+                    f"is larger than {textfile.size_text(HOST_FILE_LIMIT)}, the limit for "
+                    f"this file ({size} bytes).",
+                    f"check that this is the right file; {fix}",
+                )
+            ]
+        )
+    text = await file.contents()
+    if "\ufffd" in text:
+        raise InvalidInput(
+            [
+                Problem(
+                    request.field,
+                    request.source,
+                    "is not UTF-8 text (the engine replaced invalid bytes with U+FFFD).",
+                    f"save it as UTF-8; {fix}",
+                )
+            ]
+        )
+    return textfile.decode(text.encode("utf-8"), request.field, request.source, fix)

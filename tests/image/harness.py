@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import canvos, facts, hostitems, persistence
+from pipeline import buildsecrets, canvos, facts, hostitems, persistence
 
 from . import standin
 
@@ -44,6 +44,9 @@ MIRROR = "http://deb.debian.org/debian"
 # (pipeline/canvos.py); test builds pass it with `docker build --secret`.
 SIGNING_SECRET_ID = canvos.MODULE_SIGNING_SECRET_ID
 SIGNING_MOUNT = canvos.MODULE_SIGNING_MOUNT
+# The DOCA repository auth.conf's build secret, as the renderer mounts it.
+REPO_AUTH_SECRET_ID = buildsecrets.DOCA_REPO_AUTH.id
+REPO_AUTH_MOUNT = buildsecrets.DOCA_REPO_AUTH.mount
 SIGNING_CERT = "keys/module-signing.crt"
 
 BASE_DOCKERFILE = """\
@@ -304,6 +307,7 @@ def block_values(
     kernel_args: str = "",
     bind_mounts: str = "",
     signing: bool = False,
+    repo_auth: bool = False,
 ) -> dict[str, str]:
     return {
         "CONTEXT_DIR": "canvos-doca",
@@ -317,6 +321,7 @@ def block_values(
         "BIND_MOUNTS": bind_mounts,
         "REBUILD": "",
         "MODULE_SIGNING_MOUNT": SIGNING_MOUNT if signing else "",
+        "DOCA_REPO_AUTH_MOUNT": REPO_AUTH_MOUNT if repo_auth else "",
     }
 
 

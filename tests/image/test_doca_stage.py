@@ -268,12 +268,18 @@ def test_verify_passes_and_catches_breakage(stage: Stage) -> None:
         stage.image,
         "apt-mark unhold mlnx-fw-updater >/dev/null && echo 'deb http://x/doca ./' >"
         " /etc/apt/sources.list.d/doca.list && openssl genpkey -algorithm ed25519"
-        " -out /var/lib/dkms/leaked.pem && canvos-doca-verify",
+        " -out /var/lib/dkms/leaked.pem && mkdir -p /etc/apt/auth.conf.d"
+        " && echo 'machine m login u password Leaked-pw' >/etc/apt/auth.conf.d/left.conf"
+        " && canvos-doca-verify",
     )
     assert code == 1, out
     assert "FAIL  package mlnx-fw-updater held" in out
     assert "FAIL  no DOCA apt source left" in out
     assert "FAIL  no PEM private key in the image (found: /var/lib/dkms/leaked.pem )" in out
+    assert (
+        "FAIL  no apt login (auth.conf) in the image (found: /etc/apt/auth.conf.d/left.conf" in out
+    )
+    assert "Leaked-pw" not in out
 
 
 # ------------------------------------------------------------------ persistence (issue 5)

@@ -1,7 +1,7 @@
 """Answers for the few awaits of the module's resolve step, read from host files.
 
 The module's own code runs unchanged (``CanvosDoca._resolve``, ``_checked``,
-``plan``); only the engine's answers to ``entries``, ``size``, ``contents``,
+``plan``); only the engine's answers to ``entries``, ``exists``, ``size``, ``contents``,
 ``export`` and ``Secret.plaintext`` come from here. The lazy object each
 await is called on is read back from its selections: ``dag.host()
 .directory(P).file(F)`` is the host file ``P/F``; a file cut from a mounted
@@ -41,6 +41,14 @@ class HostEngine:
     async def entries(self, directory: dagger.Directory, path: str | None = None) -> list[str]:
         return sorted(p.name for p in self.path(directory).iterdir())
 
+    async def exists(
+        self, directory: dagger.Directory, path: str, expected_type: Any = None, **_: Any
+    ) -> bool:
+        found = self.path(directory) / path
+        if expected_type == dagger.ExistsType.REGULAR_TYPE:
+            return found.is_file()
+        return found.exists()
+
     async def size(self, file: dagger.File) -> int:
         return self.path(file).stat().st_size
 
@@ -74,6 +82,7 @@ class HostEngine:
 
         patches = [
             mock.patch.object(dagger.Directory, "entries", forward(self.entries)),
+            mock.patch.object(dagger.Directory, "exists", forward(self.exists)),
             mock.patch.object(dagger.File, "size", forward(self.size)),
             mock.patch.object(dagger.File, "contents", forward(self.contents)),
             mock.patch.object(dagger.File, "export", forward(self.export)),

@@ -48,6 +48,7 @@ class Arg:
     default: Any  # the JSON-decoded default value, None when not set
     doc: str
     default_path: str | None = None
+    ignore: tuple[str, ...] = ()  # patterns left out of a Directory's upload
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def _function(function: Any) -> Function:
                 default=json.loads(str(raw)) if raw is not None else None,
                 doc=values.get("description") or "",
                 default_path=values.get("defaultPath"),
+                ignore=tuple(values.get("ignore") or ()),
             )
     return Function(kebab(name), returns, doc, policy, args)
 

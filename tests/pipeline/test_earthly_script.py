@@ -344,3 +344,27 @@ def test_script_defaults_match_the_chain_layout() -> None:
         assert f'"$secrets/{Path(path).name}"' in script
     for contract in (PRO_SECRET, PRO_BUILD_ARG):
         assert f"\n  {contract})\n" in script
+
+
+def test_build_secrets_join_the_pro_key_as_earthly_secret_files(box: Sandbox) -> None:
+    (box.secrets / "ubuntu-pro-key").write_text("C0ffee-pro")
+    signing = box.secrets / "module-signing-key"
+    signing.write_text("-----BEGIN PRIVATE KEY-----\nS1gning-value\n-----END PRIVATE KEY-----\n")
+    auth = box.secrets / "doca-repo-auth"
+    auth.write_text("machine mirror.corp login u password Auth-value\n")
+    listed = f"CANVOS_DOCA_MODULE_SIGNING_KEY={signing},CANVOS_DOCA_REPO_AUTH={auth}"
+    result = box.run("+iso", CANVOS_DOCA_UBUNTU_PRO=PRO_SECRET, CANVOS_DOCA_SECRET_FILES=listed)
+    assert result.returncode == 0, result.stderr
+    files = (box.log / "earthly-secret-files").read_text().split(",")
+    assert files == [f"UBUNTU_PRO_KEY={box.secrets / 'ubuntu-pro-key'}", *listed.split(",")]
+    seen = (box.log / "earthly-env").read_text() + "".join(box.earthly_argv())
+    for value in ("S1gning-value", "Auth-value"):
+        assert value not in seen and value not in result.stdout + result.stderr
+
+
+def test_a_missing_build_secret_file_stops_the_run_naming_it(box: Sandbox) -> None:
+    missing = box.secrets / "module-signing-key"
+    result = box.run("+iso", CANVOS_DOCA_SECRET_FILES=f"CANVOS_DOCA_MODULE_SIGNING_KEY={missing}")
+    assert result.returncode == 64
+    assert "CANVOS_DOCA_MODULE_SIGNING_KEY" in result.stderr
+    assert not (box.log / "earthly-argv").exists()

@@ -24,7 +24,7 @@ def test_every_knob_is_a_constructor_argument() -> None:
     assert set(FLAG_FIELD_NAMES) <= set(args)
     # host_files (file contents) are set in --config or a preset only.
     assert CONFIG_ONLY and not set(CONFIG_ONLY) & set(args)
-    sources = {"overlays", "config", "canvos", *FILE_INPUT_NAMES}
+    sources = {"overlays", "config", "host_files_dir", "canvos", *FILE_INPUT_NAMES}
     secrets = {
         "registry_username",
         "registry_password",

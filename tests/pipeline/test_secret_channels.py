@@ -10,7 +10,11 @@ Channels a secret could take on the Dagger path, and what these tests hold:
   Earthly volume): only registry credentials and the Ubuntu Pro key, as
   mounted secret files; user-data secrets never;
 * a proxy, DOCA repository or CanvOS URL with credentials: refused before
-  any chain is built, the message naming the field, never the password.
+  any chain is built, the message naming the field, never the password;
+* the DOCA stage's build secrets (module-signing key, DOCA mirror auth.conf):
+  mounted secret files in the Earthly execs, named to Earthly by
+  ``NAME=PATH`` only; in ``doca-image`` Dockerfile secrets under the id the
+  block's mount asks for; never plain anywhere.
 
 The engine's answers for the few awaits come from host files
 (``host_engine.HostEngine``); no stub sits between the module and the chains.
@@ -18,7 +22,9 @@ The engine's answers for the few awaits come from host files
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,7 @@ from chains import env, named, own, plain_values, steps
 from dagger import dag
 from host_engine import HostEngine
 
-from pipeline import credentials, earthly, runner, textfile, workspace
+from pipeline import buildsecrets, canvos, credentials, earthly, runner, textfile, workspace
 from pipeline.errors import InvalidInput
 from pipeline.main import CanvosDoca
 from tests.earthfiles import MAIN
@@ -42,6 +48,7 @@ PASSWORD = "pw-Sentinel-91c2e4"
 PRO_KEY = "pro-Sentinel-55d1aa"
 DOCKER_AUTH = "auth-Sentinel-0b9e77"
 SENTINELS = (TOKEN, PASSWORD, PRO_KEY, DOCKER_AUTH)
+SIGNING_CERT = canvos.SIGNING_CERT_PATH
 USER_DATA = "#cloud-config\nstylus:\n  site:\n    name: edge-1\n"
 
 
@@ -367,3 +374,150 @@ async def test_plan_states_the_disk_the_build_needs(tree: Path, tmp_path: Path) 
     # Two provider tarballs, more Earthly state, and the ISO written twice.
     assert totals[1] > totals[0]
     assert "the copy with the user-data secrets" in two and "user-data secrets" not in one
+
+
+# ------------------------------------------------ DOCA stage build secrets
+
+AUTH_PASSWORD = "apt-Sentinel-3d9f21"
+
+
+@pytest.fixture(scope="module")
+def signing_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A module-signing certificate file and its private key's PEM text (openssl)."""
+    where = tmp_path_factory.mktemp("signing")
+    key, cert = where / "mok.key", where / "mok.crt"
+    subprocess.run(
+        [
+            *("openssl", "req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=channels"),
+            *("-newkey", "rsa:2048", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key.read_text()
+
+
+def key_body(pem: str) -> list[str]:
+    """The base64 lines of a PEM key: none may show up anywhere plain."""
+    return [line for line in pem.splitlines() if line and not line.startswith("-----")]
+
+
+def stage_secrets(signing_pair: tuple[Path, str]) -> dict[str, Any]:
+    cert, key = signing_pair
+    return {
+        "module_signing_cert": host_file(cert),
+        "module_signing_key": dag.set_secret("mok", key),
+        "doca_repo_auth": dag.set_secret(
+            "auth", f"machine linux.mellanox.com login builder password {AUTH_PASSWORD}\n"
+        ),
+    }
+
+
+async def test_stage_secrets_are_earthly_secret_files_and_never_plain(
+    tree: Path, signing_pair: tuple[Path, str]
+) -> None:
+    given = stage_secrets(signing_pair)
+    run = await resolved_run(module(tree, **given))
+    forbidden = [AUTH_PASSWORD, "builder", *key_body(signing_pair[1])]
+    for name, chain in every_chain(run).items():
+        values = " ".join(plain_values(chain))
+        assert not [s for s in forbidden if s in values], name
+    where = {
+        buildsecrets.MODULE_SIGNING.dagger_path: given["module_signing_key"],
+        buildsecrets.DOCA_REPO_AUTH.dagger_path: given["doca_repo_auth"],
+    }
+    flags = {s.flag for s in buildsecrets.SECRETS}
+    for name, ctr in earthly_execs(run).items():
+        mounted = {m["path"]: m["source"] for m in own(ctr, "withMountedSecret")}
+        assert mounted == where, name
+        assert set(env(ctr)["CANVOS_DOCA_SECRET_FILES"].split(",")) == flags, name
+        assert not own(ctr, "withSecretVariable"), name
+    # The rendered Dockerfile mounts both; the context has the certificate, not the key.
+    dockerfile = run.prepared.files["Dockerfile"]
+    for secret in buildsecrets.SECRETS:
+        assert secret.mount in dockerfile
+    (cert,) = [a for a in named(run.build.context, "withFile") if a["path"] == SIGNING_CERT]
+    assert cert["source"] is given["module_signing_cert"]
+    assert run.secrets_given == ("doca_repo_auth", "module_signing_key")
+    # Recorded: the certificate's fingerprint and the auth.conf's machine, no secret.
+    described = json.loads(run.prepared.files[canvos.DESCRIPTION_FILE])
+    der = subprocess.run(
+        ["openssl", "x509", "-in", str(signing_pair[0]), "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert described["module_signing"]["certificate_sha256"] == hashlib.sha256(der).hexdigest()
+    assert described["doca"]["repo_auth"] == ["linux.mellanox.com"]
+
+
+async def test_doca_image_gets_the_stage_secrets_under_their_mount_ids(
+    tree: Path, signing_pair: tuple[Path, str]
+) -> None:
+    canvos_doca = module(tree, base_image="kairos:test", **stage_secrets(signing_pair))
+    with HostEngine().running():
+        image = await canvos_doca.doca_image()
+    (build,) = named(image, "dockerBuild")
+    names = sorted(set_secret_of(s)["name"] for s in build["secrets"])
+    assert names == sorted(s.id for s in buildsecrets.SECRETS)
+    assert AUTH_PASSWORD not in " ".join(plain_values(image))
+
+
+async def test_without_stage_secrets_no_mount_and_no_secret_files(tree: Path) -> None:
+    run = await resolved_run(module(tree))
+    for secret in buildsecrets.SECRETS:
+        assert secret.name not in run.prepared.files["Dockerfile"]
+    for name, ctr in earthly_execs(run).items():
+        assert "CANVOS_DOCA_SECRET_FILES" not in env(ctr), name
+    (build,) = named(run.build.doca_image(), "dockerBuild")
+    assert not build.get("secrets")
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "expected"),
+    [
+        ("cert only", "module_signing_cert", "without --module-signing-key"),
+        ("key only", "module_signing_key", "without --module-signing-cert"),
+        ("swapped", "module_signing_cert", "PRIVATE key"),
+        ("user-data as key", "module_signing_key", "cloud-config"),
+        ("auth for another host", "doca_repo_auth", "linux.mellanox.com"),
+        ("auth without password", "doca_repo_auth", "has no password"),
+    ],
+)
+async def test_wrong_stage_secrets_are_refused_without_their_content(
+    tree: Path,
+    tmp_path: Path,
+    signing_pair: tuple[Path, str],
+    given: str,
+    field: str,
+    expected: str,
+) -> None:
+    cert, key = signing_pair
+    key_path = tmp_path / "mok.key"
+    key_path.write_text(key)
+    kwargs: dict[str, Any] = {
+        "cert only": {"module_signing_cert": host_file(cert)},
+        "key only": {"module_signing_key": dag.set_secret("k", key)},
+        "swapped": {
+            "module_signing_cert": host_file(key_path),
+            "module_signing_key": dag.set_secret("k", cert.read_text()),
+        },
+        "user-data as key": {
+            "module_signing_cert": host_file(cert),
+            "module_signing_key": dag.set_secret("k", USER_DATA + f"  token: {TOKEN}\n"),
+        },
+        "auth for another host": {
+            "doca_repo_auth": dag.set_secret(
+                "a", f"machine other.corp login u password {AUTH_PASSWORD}\n"
+            )
+        },
+        "auth without password": {
+            "doca_repo_auth": dag.set_secret("a", "machine linux.mellanox.com login u\n")
+        },
+    }[given]
+    with HostEngine().running(), pytest.raises(InvalidInput) as caught:
+        await module(tree, **kwargs).plan()
+    text = str(caught.value)
+    assert field in {p.field for p in caught.value.problems}
+    assert expected in text
+    for secret in (AUTH_PASSWORD, TOKEN, *key_body(key)):
+        assert secret not in text

@@ -4,11 +4,8 @@ in the same BuildInputs, and every problem is reported at once."""
 from __future__ import annotations
 
 from pathlib import Path
-from unittest import mock
 
-import dagger
 import pytest
-from dagger import dag
 
 from pipeline import facts, inputs
 from pipeline.errors import InvalidInput
@@ -56,26 +53,6 @@ def test_every_path_problem_at_once_without_quoting_content(tmp_path: Path) -> N
     assert [p.field for p in problems] == ["user_data", "doca_airgap", "doca_repo_key"]
     assert "UTF-8" in problems[0].message
     assert "tok-SECRET" not in caught.value.render()
-
-
-async def test_dagger_objects_end_in_the_same_build_inputs() -> None:
-    user_data = dag.directory().with_new_file("ud", USER_DATA).file("ud")
-    airgap = dag.directory()
-    key = dag.directory().with_new_file("k", "KEY").file("k")
-
-    async def contents(self: dagger.File) -> str:
-        return USER_DATA
-
-    async def entries(self: dagger.Directory) -> list[str]:
-        return [DEB]
-
-    with (
-        mock.patch.object(dagger.File, "contents", contents),
-        mock.patch.object(dagger.Directory, "entries", entries),
-    ):
-        found = await inputs.from_dagger(user_data, airgap, key)
-    assert found == BuildInputs(USER_DATA, inputs.Airgap(REPO_DEB, airgap), key, "--user-data")
-    assert await inputs.from_dagger() == inputs.NO_FILES
 
 
 def test_an_airgap_and_a_repo_url_are_one_source_too_many() -> None:

@@ -14,6 +14,9 @@
 #                                    module-signing certificate)
 #   /run/canvos-doca/airgap          <context>/<dir>/airgap (offline DOCA source)
 #   /run/canvos-doca/module-signing.key   build secret (only when signing)
+#   /etc/apt/auth.conf.d/canvos-doca.conf build secret (only for a DOCA mirror
+#                                    that needs a login): apt reads it itself;
+#                                    nothing here copies or prints it
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -91,8 +94,21 @@ pick_target_kernel() {
 # version fails here, before minutes of toolchain installs. The source is
 # only enabled for the install step.
 
-fetch() { # URL DEST -> apt's own transport (proxies, CA store)
+fetch() { # URL DEST -> apt's own transport (proxies, CA store, auth.conf.d)
   /usr/lib/apt/apt-helper download-file "$1" "$2" >"${WORK}/fetch.log" 2>&1
+}
+
+# explain_login LOG: an HTTP 401/403 from the DOCA repository means a login is
+# missing or refused; say which, and how to pass one (never what it is).
+explain_login() {
+  grep -qE '\b(401|403)\b|Unauthorized|Forbidden' "$1" || return 0
+  if grep -q 'protocol is not encrypted' "$1"; then
+    die "the DOCA repository ${REPO_URI} asks for a login, and apt sends the one of --doca-repo-auth over plain http only to a machine written with its protocol: write 'machine http://HOST ...' (apt_auth.conf(5)), or use an https mirror"
+  fi
+  if [ -s "$CANVOS_DOCA_REPO_AUTH" ]; then
+    die "the DOCA repository ${REPO_URI} refused the login of the auth.conf given with --doca-repo-auth (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): check its machine, login and password"
+  fi
+  die "the DOCA repository ${REPO_URI} asks for a login (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): pass an apt auth.conf (machine HOST login USER password PASS) with --doca-repo-auth (Dagger: doca_repo_auth), a build secret"
 }
 
 setup_repository() {
@@ -137,6 +153,7 @@ online_source() {
   layout="${layout//\{os_dir\}/$OS_DIR}"
   REPO_URI="${layout//\{arch_dir\}/$ARCH_DIR}"
   if ! fetch "${REPO_URI}InRelease" "${WORK}/InRelease" && ! fetch "${REPO_URI}Release" "${WORK}/Release"; then
+    explain_login "${WORK}/fetch.log"
     if grep -qE '404|Not Found' "${WORK}/fetch.log"; then
       die "DOCA version ${DOCA_VERSION} not found: ${REPO_URI} has no Release file (HTTP 404); check the version and OS (${OS_DIR}/${ARCH_DIR})"
     fi
@@ -187,6 +204,7 @@ preflight_doca_source() {
     -o "Dir::State::Lists=${WORK}/lists" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
   BAD_SIGNATURE="the DOCA repository ${REPO_URI} is not signed by the configured key (${KEY_ORIGIN})"
   if ! apt-get "${DOCA_ONLY[@]}" update -q >"${WORK}/apt-doca.log" 2>&1; then
+    explain_login "${WORK}/apt-doca.log"
     check_apt_signatures "${WORK}/apt-doca.log" "$BAD_SIGNATURE"
     cat "${WORK}/apt-doca.log" >&2
     die "cannot read the DOCA repository ${REPO_URI} (see the apt output above)"

@@ -21,6 +21,8 @@ CANVOS_DOCA_KEYS=/run/canvos-doca/keys
 CANVOS_DOCA_SIGNING_CERT="${CANVOS_DOCA_KEYS}/module-signing.crt"
 CANVOS_DOCA_SIGNING_KEY=/run/canvos-doca/module-signing.key
 CANVOS_DOCA_SIGNING_DER="${CANVOS_DOCA_SHARE}/module-signing.der"
+# The DOCA mirror's apt auth.conf, a build secret of the install step only.
+CANVOS_DOCA_REPO_AUTH="${CANVOS_DOCA_REPO_AUTH:-/etc/apt/auth.conf.d/canvos-doca.conf}"
 CANVOS_DOCA_DKMS_CONF=/etc/dkms/framework.conf.d/canvos-doca.conf
 # Where the image keeps a BFB's content (the nodeprep's path links here).
 CANVOS_DOCA_BFB_STORE="${CANVOS_DOCA_SHARE}/bfb"
