@@ -17,6 +17,11 @@
 #   NUM_VFS=<virtual functions per port; >0 needs the IOMMU>
 #   NFSORDMA=yes|no
 #
+# It keeps its own copy of the paths the nodeprep uses (BFB directory, lldpd
+# configuration, the Kairos boot config) on purpose and reads nothing of
+# canvos-doca: it plays the third-party script, so the image must meet it,
+# not the other way round.
+#
 # In a container nothing runs systemd, so "systemctl enable succeeds" is
 # checked as the nodeprep would see it at boot: the unit file exists and a
 # .wants link enables it for boot (image vendor links under /usr/lib or /etc).
