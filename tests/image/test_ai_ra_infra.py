@@ -246,3 +246,59 @@ def test_size_the_preset_adds_over_doca_ofed(ai_ra_stage: AiRaStage, stage: Stag
         f"ratio {ai_ra / base:.3f} (+{(ai_ra - base) / 1e6:.1f} MB)"
     )
     assert ai_ra > base
+
+
+# ------------------------------------------------------------------ bad items
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("checksum", "host file /etc/x.conf: content SHA-256 "),
+        ("unit", "unit nope.service to enable is not in the image: add the package"),
+        (
+            "etc-unit",
+            "unit etc-only.service is only under /etc/systemd/system, a Kairos persistent path",
+        ),
+        ("module", "module nosuchmod to load at boot is not available for kernel "),
+        ("two-bfbs", "more than one BFB in the build context"),
+    ],
+)
+def test_a_bad_host_item_fails_the_step_with_one_line(
+    ai_ra_stage: AiRaStage, tmp_path: Path, case: str, error: str
+) -> None:
+    host = tmp_path / "host"
+    items = hostitems.HostItems(
+        files=(hostitems.HostFile("/etc/x.conf", "x\n"),),
+        units=("nope.service",)
+        if case == "unit"
+        else ("etc-only.service",)
+        if case == "etc-unit"
+        else (),
+        modules_load=("nosuchmod",) if case == "module" else (),
+    )
+    for rel, text in hostitems.context_files(items).items():
+        path = tmp_path / rel.removeprefix(f"{hostitems.HOST_DIR.rsplit('/', 1)[0]}/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if case == "checksum":
+        (host / "files" / items.files[0].sha256).write_text("tampered\n")
+    if case == "two-bfbs":
+        for name in ("a.bfb", "b.bfb"):
+            (host / "bfb" / name).write_text(name)
+    facts_env = tmp_path / "facts.env"
+    facts_env.write_text(harness.shell_facts())
+    doca = harness.OVERLAYS / "doca"
+    code, out = harness.run_in(
+        ai_ra_stage.image,
+        "mkdir -p /etc/systemd/system && touch /etc/systemd/system/etc-only.service && bash /run/canvos-doca/tools/customize.sh host-items",
+        volumes=(
+            f"{doca / 'install'}:/run/canvos-doca/install:ro",
+            f"{doca / 'tools'}:/run/canvos-doca/tools:ro",
+            f"{facts_env}:/run/canvos-doca/facts.env:ro",
+            f"{host}:/run/canvos-doca/host:ro",
+        ),
+    )
+    assert code == 1, out
+    errors = re.findall(r"canvos-doca: ERROR: (.*)", out)
+    assert len(errors) == 1 and errors[0].startswith(error), out
