@@ -72,21 +72,7 @@ def read_user_file(path: Path, field: str, limit: int, what: str) -> str:
     ``what`` says what the file should be, e.g. ``"a #cloud-config YAML file"``.
     Raises ``InvalidInput`` (one problem naming ``path``) on any failure.
     """
-    fix = f"pass {what}."
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InvalidInput(
-            [os_problem(field, path, exc, "read", f"check the path; {fix}")]
-        ) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise InvalidInput([Problem(field, str(path), "is a directory.", fix)])
-        data = _read_bounded(fd, field, path, limit, fix)
-    finally:
-        os.close(fd)
-    return decode(data, field, path, fix)
+    return decode(read_user_bytes(path, field, limit, what), field, path, f"pass {what}.")
 
 
 def read_user_bytes(path: Path, field: str, limit: int, what: str) -> bytes:
