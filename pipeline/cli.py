@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 from pipeline import (
     airgap,
@@ -31,6 +31,7 @@ from pipeline import (
     userdata,
 )
 from pipeline.context import CanvosTree, Overlays, Prepared, describe_ref, prepare, warnings
+from pipeline.daggeronly import DAGGER_ONLY
 from pipeline.description import tool_version
 from pipeline.errors import HIDDEN, CanvosDocaError, InvalidInput, Problem, raise_if
 from pipeline.inputs import NO_FILES, BuildInputs
@@ -38,6 +39,7 @@ from pipeline.plan import plan_text
 from pipeline.reference import input_table, knob_table
 from pipeline.spec import (
     BOOL_FIELDS,
+    CONFIG_ONLY,
     FLAG_FIELD_NAMES,
     LIST_FIELDS,
     LIST_SEPARATORS,
@@ -54,29 +56,21 @@ OVERLAYS_DIR = output.package_overlays()
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, plus a suggestion for a mistyped flag (``--doca-versoin``)."""
+    """argparse without prefix matching (``--force`` is not
+    ``--force-interactive-install``), for the parser and every sub-command."""
 
-    def error(self, message: str) -> NoReturn:
-        unknown = re.findall(r"(--[A-Za-z0-9-]+)", message) if "unrecognized" in message else []
-        known = [o for a in self._all_actions() for o in a.option_strings if o.startswith("--")]
-        hints = []
-        for flag in unknown:
-            close = difflib.get_close_matches(flag, known, n=1)
-            if close:
-                hints.append(f"did you mean {close[0]} (not {flag})?")
-        super().error("; ".join([message, *hints]))
-
-    def _all_actions(self) -> list[argparse.Action]:
-        """This parser's options and those of its sub-commands."""
-        found = list(self._actions)
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    found += sub._actions
-        return found
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
 
-def _parser() -> argparse.ArgumentParser:
+# Knobs render never takes: it builds the --canvos checkout as it is.
+_NOT_ON_RENDER = ("canvos_ref", "canvos_url")
+_FLAG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and its sub-commands' parsers by name."""
     parser = _Parser(
         prog="canvos-doca",
         description="Build spec and CanvOS build context for Palette Edge images with "
@@ -84,13 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"canvos-doca {tool_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    plan = commands.add_parser("plan", help="print the resolved build and its warnings")
-    commands.add_parser(
+    plan = commands.add_parser(
+        "plan",
+        help="print the resolved build and its warnings",
+        usage="%(prog)s [--canvos DIR] [--config FILE] [--FLAG VALUE ...] (see --help)",
+    )
+    knobs = commands.add_parser(
         "knobs", help="print every knob with its default, and the file inputs (Markdown tables)"
     )
-    commands.add_parser("presets", help="list the shipped presets (--preset NAME), one line each")
+    presets_ = commands.add_parser(
+        "presets", help="list the shipped presets (--preset NAME), one line each"
+    )
     render = commands.add_parser(
-        "render", help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)"
+        "render",
+        help="write a CanvOS checkout prepared for the DOCA build (run earthly.sh on it)",
+        usage="%(prog)s --canvos DIR --out DIR [--force] [--config FILE] [--FLAG VALUE ...] "
+        "(see --help)",
     )
     render.add_argument("--canvos", required=True, type=Path, help="CanvOS checkout to start from")
     render.add_argument("--out", required=True, type=Path, help="directory to create")
@@ -98,11 +101,53 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace --out if it exists (only after success)"
     )
     plan.add_argument("--canvos", type=Path, help="CanvOS checkout to read PE_VERSION etc. from")
-    for sub in (plan, render):
+    for sub, skip in ((plan, ()), (render, _NOT_ON_RENDER)):
         sub.add_argument("--config", type=Path, help="YAML file of knobs (keys = knob names)")
         _add_file_inputs(sub)
-        _add_knobs(sub)
-    return parser
+        _add_knobs(sub, skip)
+    return parser, {"plan": plan, "knobs": knobs, "presets": presets_, "render": render}
+
+
+def _flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+
+
+def _unknown(
+    extra: Sequence[str], command: str, subs: Mapping[str, argparse.ArgumentParser]
+) -> str:
+    """The error for arguments ``command`` does not take: flag names only
+    (a value may be a secret, e.g. ``--edge-host-token eyJ...``), each with
+    a hint where one helps."""
+    flags = [a.split("=", 1)[0] for a in extra if _FLAG.fullmatch(a.split("=", 1)[0])]
+    values = len(extra) - len(flags)
+    head = "unrecognized arguments" + (": " + " ".join(flags) if flags else "")
+    if values:
+        head += f" (and {values} value{'s' if values > 1 else ''}, not shown)"
+    hints = [hint for flag in dict.fromkeys(flags) if (hint := _hint(flag, command, subs))]
+    return "; ".join([head, *hints])
+
+
+def _hint(flag: str, command: str, subs: Mapping[str, argparse.ArgumentParser]) -> str:
+    """What to type instead of ``flag`` on ``command`` ("" when nothing fits)."""
+    dashed = "--" + flag[2:].replace("_", "-")
+    name = dashed[2:].replace("-", "_")
+    own = _flags(subs[command])
+    if dashed in own:
+        return f"did you mean {dashed} (flags are written with '-', not '_')?"
+    if name in DAGGER_ONLY:
+        return f"{dashed} is an argument of the Dagger module only; on the CLI: {DAGGER_ONLY[name]}"
+    if name in CONFIG_ONLY:
+        return f"{name} is set in --config only (its sources: next to the --config file)"
+    if command == "render" and name in _NOT_ON_RENDER:
+        return (
+            f"render builds the --canvos checkout as it is: check the ref out there "
+            f"(git -C DIR checkout TAG) instead of {dashed}"
+        )
+    elsewhere = [c for c, sub in subs.items() if c != command and dashed in _flags(sub)]
+    if elsewhere:
+        return f"{dashed} is a flag of {' and '.join(elsewhere)}, not {command}"
+    close = difflib.get_close_matches(dashed, own, n=1)
+    return f"did you mean {close[0]} (not {flag})?" if close else ""
 
 
 def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
@@ -112,12 +157,14 @@ def _add_file_inputs(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=item.name, type=Path, metavar="PATH", help=item.doc)
 
 
-def _add_knobs(parser: argparse.ArgumentParser) -> None:
+def _add_knobs(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
     group = parser.add_argument_group(
         "build knobs (override --config, which overrides --preset; host_files is set in "
         "--config only, its source: paths relative to the --config file's directory)"
     )
     for name in FLAG_FIELD_NAMES:
+        if name in skip:
+            continue
         flag = f"--{kebab(name)}"
         text = f"{doc(name)} [default: {_shown_default(name)}]"
         if name in BOOL_FIELDS:
@@ -157,7 +204,7 @@ def _shown_default(name: str) -> str:
 def _spec_from(args: argparse.Namespace) -> tuple[BuildSpec, dict[str, Path]]:
     """The spec, and the ``host_files`` sources read for it (paths): a source
     is relative to the --config file's directory."""
-    overrides = {name: getattr(args, name) for name in FLAG_FIELD_NAMES}
+    overrides = {name: getattr(args, name, None) for name in FLAG_FIELD_NAMES}
     if args.config is None:
         return inputs.load_spec(None, "config", overrides), {}
     parsed = inputs.parse(inputs.read_text(args.config, "config"), str(args.config))
@@ -236,7 +283,10 @@ def _sources(files: Files) -> list[output.Source]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser, subs = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        subs[args.command].error(_unknown(extra, args.command, subs))
     if args.command == "knobs":
         print(knob_table() + "\n" + input_table(), end="")
         return 0
@@ -271,20 +321,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unused_with_checkout(args: argparse.Namespace) -> list[Problem]:
-    """--canvos-ref/--canvos-url name a CanvOS to clone; --canvos is used as it is."""
+    """plan's --canvos-ref/--canvos-url name a CanvOS to clone; --canvos is
+    used as it is (render takes neither flag)."""
     if args.canvos is None:
         return []
+    fixes = {
+        "canvos_ref": f"drop --canvos-ref, or check that ref out in the checkout "
+        f"(git -C {args.canvos} checkout <tag>).",
+        "canvos_url": "drop --canvos-url, or drop --canvos to plan for the ref of that URL.",
+    }
     return [
         Problem(
-            name,
+            f"--{kebab(name)}",
             getattr(args, name) if name == "canvos_ref" else HIDDEN,
             f"cannot be used with --canvos: the checkout {args.canvos} is used as it is "
             "(its own commit and PE_VERSION).",
-            f"drop --{kebab(name)}, or check the ref out in the checkout "
-            f"(git -C {args.canvos} checkout <tag>).",
+            fix,
         )
-        for name in ("canvos_ref", "canvos_url")
-        if getattr(args, name) is not None
+        for name, fix in fixes.items()
+        if getattr(args, name, None) is not None
     ]
 
 

@@ -7,6 +7,8 @@ import typing
 
 from typing_extensions import Doc
 
+from pipeline import cli
+from pipeline.daggeronly import DAGGER_ONLY
 from pipeline.inputs import FILE_INPUT_NAMES
 from pipeline.inputs import doc as input_doc
 from pipeline.main import CanvosDoca
@@ -34,6 +36,14 @@ def test_every_knob_is_a_constructor_argument() -> None:
     }
     build = {"earthly_image", "dind_image", "iso_tool_image", "rebuild"}
     assert set(args) - set(FLAG_FIELD_NAMES) == sources | secrets | build
+
+
+def test_the_cli_explains_every_constructor_argument_it_has_no_flag_for() -> None:
+    """pipeline.daggeronly names exactly the arguments that are no CLI flag
+    (so ``canvos-doca render --edge-host-token ...`` says what to do instead)."""
+    parser = cli._parser()[1]["render"]
+    cli_flags = {o[2:].replace("-", "_") for a in parser._actions for o in a.option_strings}
+    assert set(constructor_args()) - cli_flags - {"canvos_ref", "canvos_url"} == set(DAGGER_ONLY)
 
 
 def test_every_argument_has_doc_text() -> None:

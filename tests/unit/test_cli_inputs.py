@@ -99,8 +99,12 @@ def test_a_ref_flag_with_a_local_checkout_is_refused(
     canvos_tree: Path, tmp_path: Path, flag: str
 ) -> None:
     value = "v4.9.38" if flag == "--canvos-ref" else "https://example.com/CanvOS.git"
-    code, _, err = render_run(canvos_tree, tmp_path / "out", flag, value)
-    assert code == 2 and "cannot be used with --canvos" in err
+    code, _, err = run("plan", "--canvos", str(canvos_tree), flag, value)
+    assert code == 2 and f"{flag}" in err and "cannot be used with --canvos" in err
+    # render takes no ref flag at all: it builds the checkout as it is
+    with pytest.raises(SystemExit) as exited:
+        render_run(canvos_tree, tmp_path / "out", flag, value)
+    assert exited.value.code == 2
     assert not (tmp_path / "out").exists()
 
 
