@@ -363,6 +363,12 @@ def _inputs_from(args: argparse.Namespace) -> tuple[BuildSpec, Files, dict[str, 
             problems += userdata.problems(files.user_data, files.user_data_source)
         if spec is not None:
             problems += files.problems(spec)
+    if spec is not None and files is not None and files.airgap is not None:
+        # plan and render check the air-gapped package's version alike
+        try:
+            airgap.check(str(files.airgap.source), spec.doca_version)
+        except InvalidInput as exc:
+            problems += exc.problems
     raise_if(problems)
     assert spec is not None and files is not None
     return spec, files, sources

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import airgap, canvos
-from tests.unit.conftest import render
+from tests.unit.conftest import render, run
 
 
 def doca_host_deb(directory: Path, version: str, compression: str = "xz") -> Path:
@@ -44,6 +44,18 @@ def test_a_deb_of_another_doca_version_is_refused_at_render_time(
     assert "holds DOCA-Host 2.9.1" in err and "doca_version is 3.2.2" in err
     assert "--doca-version 2.9.1" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("checkout", [False, True])
+def test_plan_refuses_a_deb_of_another_doca_version_like_render(
+    canvos_tree: Path, tmp_path: Path, checkout: bool
+) -> None:
+    # The example: plan --doca-airgap doca-host_3.2.1...deb exited 0 where render refused it.
+    deb = doca_host_deb(tmp_path, "3.2.1-044000-25.07-ubuntu2204")
+    where = ["--canvos", str(canvos_tree)] if checkout else []
+    code, out, err = run("plan", *where, "--doca-airgap", str(deb), "--doca-version", "3.2.2")
+    assert code == 2 and out == ""
+    assert "holds DOCA-Host 3.2.1" in err and "doca_version is 3.2.2" in err
 
 
 def test_a_matching_deb_is_copied_where_the_stage_finds_it(
