@@ -117,7 +117,8 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         ".bfb file",
         "File",
         "BlueField bootstream (.bfb) baked into the image where the AI-RA-Infra nodeprep "
-        "reads it (docs/ai-ra-infra.md); copied as a file, never read through the API.",
+        "reads it (docs/ai-ra-infra.md); copied into the build context as a file (the CLI "
+        "reads it once for its SHA-256; the Dagger module never reads it through the API).",
     ),
 )
 FILE_INPUT_NAMES = tuple(i.name for i in FILE_INPUTS)

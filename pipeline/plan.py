@@ -63,7 +63,7 @@ def plan_text(
     lines.append(f"    ISO            {outputs.iso} (+ {outputs.iso_sha256})")
     lines += [f"    provider image {ref}" for ref in outputs.provider_images.values()]
     lines.append(
-        f"  Time        a first build on a cold engine: about {facts.first_build_estimate()} "
+        f"  Time        a first build (cold cache): about {facts.first_build_estimate()} "
         f"for one K8s version on {facts.BUILD_TIME_HOST} (estimate; facts.toml [build_time])"
     )
     lines += _secrets(description)

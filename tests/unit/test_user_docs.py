@@ -84,7 +84,7 @@ def test_readme_and_building_guide_state_the_estimate() -> None:
 def test_plan_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["plan", "--k8s-version", "1.34.6"]) == 0
     out = capsys.readouterr().out
-    assert f"a first build on a cold engine: about {facts.first_build_estimate()}" in out
+    assert f"a first build (cold cache): about {facts.first_build_estimate()}" in out
     assert facts.BUILD_TIME_HOST in out
 
 
