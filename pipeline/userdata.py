@@ -23,7 +23,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node
 
-from pipeline import facts, safeyaml
+from pipeline import facts, safeyaml, spec
 from pipeline.errors import HIDDEN, InvalidInput, Problem, kind_of, raise_if
 from pipeline.persistence import check_bind_mount_path
 
@@ -41,6 +41,16 @@ def looks_like_cloud_config(text: str, data: object) -> bool:
     if text.split("\n", 1)[0].rstrip() == HEADER:
         return True
     return isinstance(data, Mapping) and any(key in data for key in CLOUD_CONFIG_KEYS)
+
+
+def looks_like_knobs(data: object) -> bool:
+    """Whether parsed YAML is a knobs file (``--config``) rather than
+    user-data: a mapping without cloud-config keys, most of whose top-level
+    keys are knob names (``spec.FIELD_NAMES``)."""
+    if not isinstance(data, Mapping) or not data or looks_like_cloud_config("", data):
+        return False
+    knobs = sum(1 for key in data if key in spec.FIELD_NAMES)
+    return knobs * 2 > len(data)
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,8 @@ def read(text: str, source: str = "user-data") -> tuple[UserData | None, list[Pr
     YAML syntax error or a refused alias bomb.
     """
     found: list[Problem] = []
-    if text.split("\n", 1)[0].rstrip() != HEADER:
+    headless = text.split("\n", 1)[0].rstrip() != HEADER
+    if headless:
         found.append(
             Problem(
                 FIELD,
@@ -100,6 +111,16 @@ def read(text: str, source: str = "user-data") -> tuple[UserData | None, list[Pr
         root, data = _compose(text, source)
     except InvalidInput as exc:
         return None, [*found, *exc.problems]
+    if headless and looks_like_knobs(data):
+        return None, [
+            Problem(
+                FIELD,
+                source,
+                "looks like a knobs file (most top-level keys are knob names), not user-data.",
+                "pass it with --config; --user-data takes a Kairos cloud-config "
+                f"starting with {HEADER}.",
+            )
+        ]
     if root is not None:
         found += _duplicate_keys(root)
     if not isinstance(data, dict) or not isinstance(root, MappingNode):

@@ -157,3 +157,23 @@ def test_user_data_bind_mounts() -> None:
     assert userdata.parse("#cloud-config\ninstall:\n").bind_mounts == ()
     with pytest.raises(InvalidInput):
         userdata.parse("no header: true\n")
+
+
+def test_a_knobs_file_given_as_user_data_is_named_as_such(tmp_path: Path) -> None:
+    # The example: a knobs file passed as --user-data got "make '#cloud-config' the first line".
+    from tests.unit.conftest import run
+
+    knobs = tmp_path / "build.yaml"
+    knobs.write_text(
+        f"doca_version: 3.2.2\nk8s_version: 1.34.6\nhttp_proxy: http://u:{PASSWORD}@p:3128\n"
+    )
+    code, out, err = run("plan", "--user-data", str(knobs))
+    assert code == 2 and out == ""
+    assert "looks like a knobs file" in err and "pass it with --config" in err
+    assert "first line" not in err
+    assert PASSWORD not in err and "3.2.2" not in err
+
+
+def test_a_headerless_cloud_config_still_gets_the_header_fix() -> None:
+    found = userdata.problems("install:\n  poweroff: true\n", "ud.yaml")
+    assert "first line" in found[0].fix and "knobs" not in found[0].message
