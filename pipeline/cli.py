@@ -10,6 +10,7 @@ path and the fix, and no traceback. How ``render`` writes (staging,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import os
 import re
@@ -314,10 +315,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             description = describe_ref(spec, files)
             text = plan_text(description, warnings(description), unchecked=canvos.CHECKOUT_CHECKS)
             print(text, end="")
+    except InvalidInput as exc:
+        print(f"canvos-doca: {_as_typed(exc).render()}", file=sys.stderr)
+        return exc.exit_code
     except CanvosDocaError as exc:
         print(f"canvos-doca: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+# Inputs the CLI names by the flag the user typed (knobs keep their names:
+# they are config keys as well as flags).
+_TYPED = {name: f"--{kebab(name)}" for name in ("config", *inputs.FILE_INPUT_NAMES)}
+
+
+def _as_typed(exc: InvalidInput) -> InvalidInput:
+    """``exc`` with each file input's problems named by its flag
+    (``--user-data``, not ``user_data``); the same error class."""
+
+    def named(field: str) -> str:
+        head = re.split(r"[.\[]", field, maxsplit=1)[0]
+        return _TYPED[head] + field[len(head) :] if head in _TYPED else field
+
+    return type(exc)(dataclasses.replace(p, field=named(p.field)) for p in exc.problems)
 
 
 def _unused_with_checkout(args: argparse.Namespace) -> list[Problem]:

@@ -30,6 +30,7 @@ in the same ``BuildInputs``, which ``context.prepare`` reads. Both also load the
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import os
@@ -211,7 +212,7 @@ class BuildInputs(Generic[D, F]):
             return [
                 Problem(
                     "doca_airgap",
-                    self.airgap.kind,
+                    str(self.airgap.source) if isinstance(self.airgap.source, Path) else HIDDEN,
                     "and doca_repo_url are both set.",
                     "use one DOCA source: the air-gapped one or a repo URL.",
                 )
@@ -226,9 +227,9 @@ class BuildInputs(Generic[D, F]):
                 )
             ]
         if self.repo_auth is not None:
-            return buildsecrets.auth_host_problems(
-                self.repo_auth, "--doca-repo-auth", resolved.doca_repo_url
-            )
+            # The file's path is not kept: name the input only.
+            found = buildsecrets.auth_host_problems(self.repo_auth, "", resolved.doca_repo_url)
+            return [dataclasses.replace(p, value=HIDDEN) for p in found]
         return []
 
 
@@ -237,8 +238,10 @@ AnyInputs = BuildInputs[Any, Any]
 NO_FILES: AnyInputs = BuildInputs()
 
 
-def classify_airgap(names: Sequence[str]) -> str:
-    """Which kind of air-gapped source a directory listing (or file name) is."""
+def classify_airgap(names: Sequence[str], given: str | None = None) -> str:
+    """Which kind of air-gapped source a directory listing (or file name) is;
+    a problem shows ``given`` (the path the user typed) when there is one,
+    else the listing's first names."""
     if any(fnmatch.fnmatchcase(n, facts.DOCA_LOCAL_REPO_GLOB) for n in names):
         return REPO_DEB
     if any(n in ("Packages", "Packages.gz", "Packages.xz", "InRelease", "Release") for n in names):
@@ -247,7 +250,7 @@ def classify_airgap(names: Sequence[str]) -> str:
         [
             Problem(
                 "doca_airgap",
-                ", ".join(sorted(names)[:5]) or "<empty>",
+                given if given is not None else ", ".join(sorted(names)[:5]) or "<empty>",
                 "is neither a flat apt repository (Packages/Release at its top) "
                 "nor a doca-host .deb.",
                 "pass the directory of NVIDIA's DOCA repo mirror, "
@@ -491,9 +494,9 @@ def repo_key_problems(path: Path) -> list[Problem]:
 
 def _airgap_kind(path: Path) -> str:
     if path.is_file():
-        return classify_airgap([path.name])
+        return classify_airgap([path.name], str(path))
     if path.is_dir():
-        return classify_airgap([p.name for p in path.iterdir()])
+        return classify_airgap([p.name for p in path.iterdir()], str(path))
     raise InvalidInput([Problem("doca_airgap", str(path), "does not exist.", "check the path.")])
 
 

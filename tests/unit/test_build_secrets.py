@@ -137,7 +137,8 @@ def test_wrong_signing_files_name_the_argument_never_the_content(
     }[case]
     code, stdout, err = run("plan", *map(str, args))
     assert code == 2 and stdout == ""
-    assert f"{field}=" in err or f"invalid input: {field}:" in err, err
+    flag = "--" + field.replace("_", "-")  # named as the user typed it
+    assert f"{flag}=" in err or f"invalid input: {flag}:" in err, err
     assert expected in err
     for secret in (PASSWORD, TOKEN, *key_body(key)):
         assert secret not in err
@@ -202,7 +203,8 @@ def test_a_wrong_auth_conf_names_the_machine_never_the_password(
     auth = auth_file(tmp_path, text)
     code, _, err = run("plan", "--doca-repo-url", url, "--doca-repo-auth", str(auth))
     assert code == 2
-    assert "doca_repo_auth=" in err and expected in err
+    assert ("--doca-repo-auth=" in err or "--doca-repo-auth:" in err) and expected in err
+    assert "'--doca-repo-auth'" not in err  # the flag is no value
     assert PASSWORD not in err
 
 

@@ -4,10 +4,13 @@ names only, never a value: a value may be a secret)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline import cli
 from pipeline.daggeronly import DAGGER_ONLY
+from tests.unit.conftest import run
 
 SENTINEL = "eyJSENTINEL-do-not-print-4b1f"
 
@@ -99,3 +102,24 @@ def test_render_offers_no_ref_flags(capsys: pytest.CaptureFixture[str], flag: st
     assert flag not in capsys.readouterr().out
     err = refused(capsys, "render", "--canvos", "c", "--out", "o", flag, "v4.9.38")
     assert "render builds the --canvos checkout as it is" in err
+
+
+def test_file_inputs_are_named_by_the_flag_and_the_path_typed(tmp_path: Path) -> None:
+    repo = tmp_path / "mirror"
+    repo.mkdir()
+    (repo / "Packages").write_text("")
+    user_data = tmp_path / "ud.yaml"
+    user_data.write_text("install:\n  poweroff: true\n")
+    code, _, err = run(
+        "plan",
+        "--doca-airgap",
+        str(repo),
+        "--doca-repo-url",
+        "https://mirror.corp/doca",
+        "--user-data",
+        str(user_data),
+    )
+    assert code == 2
+    assert f"--doca-airgap='{repo}': and doca_repo_url are both set" in err
+    assert f"--user-data='{user_data}': does not start" in err
+    assert "repo-dir" not in err and "user_data" not in err

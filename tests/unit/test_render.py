@@ -203,7 +203,9 @@ def test_airgap_source_of_the_wrong_shape(
         inputs.from_paths(doca_airgap=junk)
     assert caught.value.problems[0].field == "doca_airgap"
     assert render(canvos_tree, tmp_path / "o", "--doca-airgap", str(junk)) == 2
-    assert "doca_airgap=" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # named as typed: the flag and the path, not the directory's listing
+    assert f"--doca-airgap='{junk}': is neither" in err and "readme.txt" not in err
     assert not (tmp_path / "o").exists()
 
 
