@@ -90,7 +90,11 @@ class BuildSpec:
     os_version: str = _knob(
         _CANVOS["os_version"],
         f"Ubuntu release: {_either(doca.SUPPORTED_OS[_CANVOS['os_distribution']])}; "
-        + ", ".join(f"{k} means {v}" for k, v in facts.CANVOS_OS_VERSION_ALIASES.items())
+        + ", ".join(
+            f"{k} means {v}"
+            for k, v in facts.CANVOS_OS_VERSION_ALIASES.items()
+            if v in doca.SUPPORTED_OS[_CANVOS["os_distribution"]]  # no alias of a refused release
+        )
         + " (as in CanvOS).",
     )
     arch: str = _knob(_CANVOS["arch"], f"CPU architecture: {_either(facts.CANVOS_ARCHES)}.")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli
+from pipeline import cli, doca, facts, spec
 from pipeline.daggeronly import DAGGER_ONLY
 from tests.unit.conftest import run
 
@@ -123,3 +123,26 @@ def test_file_inputs_are_named_by_the_flag_and_the_path_typed(tmp_path: Path) ->
     assert f"--doca-airgap='{repo}': and doca_repo_url are both set" in err
     assert f"--user-data='{user_data}': does not start" in err
     assert "repo-dir" not in err and "user_data" not in err
+
+
+def test_os_version_help_names_only_aliases_of_supported_releases(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The example: the help said "20 means 20.04" although 20.04 is refused.
+    with pytest.raises(SystemExit):
+        cli.main(["plan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    supported = doca.SUPPORTED_OS[spec.default("os_distribution")]
+    for alias, release in facts.CANVOS_OS_VERSION_ALIASES.items():
+        assert (f"{alias} means {release}" in text) == (release in supported)
+
+
+def test_docs_name_plans_bind_mount_heading_and_count_no_inputs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    persistence = " ".join((root / "docs" / "persistence.md").read_text().split())
+    assert "under `persistence.bind_mounts`" not in persistence
+    assert '"Persistent paths added (install.bind_mounts)"' in persistence
+    readme = (root / "README.md").read_text()
+    assert "Three inputs are files" not in readme
+    for flag in ("--bfb", "--module-signing-cert", "--module-signing-key", "--host-files-dir"):
+        assert flag in readme.split("Only what you pass is read from your machine", 1)[1][:600]
