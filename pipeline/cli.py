@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline import (
     airgap,
@@ -63,6 +63,14 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's error with the value it would quote left out (it may be
+        a secret: ``--force=TOKEN``, a token typed as the sub-command)."""
+        message = re.sub(
+            r"(ignored explicit argument|invalid choice:) '.*?'( |$)", r"\1\2", message
+        )
+        super().error(message)
 
 
 # Knobs render never takes: it builds the --canvos checkout as it is.

@@ -1,7 +1,7 @@
 """A build's inputs, read once: one adapter for the CLI and the Dagger module.
 
-Knobs are text, flags and lists (``pipeline.spec``). Three inputs are files
-whose *content* the build needs, so they are not knobs:
+Knobs are text, flags and lists (``pipeline.spec``). The inputs of
+``FILE_INPUTS`` are files whose *content* the build needs, so they are not knobs:
 
 * ``user_data``: the user-data baked into the ISO (text);
 * ``doca_airgap``: an air-gapped DOCA source, a flat apt repository directory

@@ -146,3 +146,17 @@ def test_docs_name_plans_bind_mount_heading_and_count_no_inputs() -> None:
     assert "Three inputs are files" not in readme
     for flag in ("--bfb", "--module-signing-cert", "--module-signing-key", "--host-files-dir"):
         assert flag in readme.split("Only what you pass is read from your machine", 1)[1][:600]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["render", "--canvos", "c", "--out", "o", f"--force={SENTINEL}"],
+        ["plan", f"--fips-enabled={SENTINEL}"],
+        [SENTINEL],  # typed where the sub-command goes
+    ],
+)
+def test_argparse_errors_never_quote_the_value(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert SENTINEL not in refused(capsys, *argv)
