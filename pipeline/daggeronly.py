@@ -24,8 +24,10 @@ DAGGER_ONLY: Final[dict[str, str]] = {
     "registry_password": _DOCKER_LOGIN,
     "docker_config": _DOCKER_LOGIN,
     "ubuntu_pro_key": (
-        "the CLI does not hand CanvOS an Ubuntu Pro key: set it in the rendered --out "
-        "as CanvOS documents (UBUNTU_PRO_KEY), or build with the Dagger module"
+        "the CLI hands CanvOS no Ubuntu Pro key: give it to earthly.sh the way the "
+        "checkout's Earthfile reads it (UBUNTU_PRO_ATTACH=true with an Earthly secret "
+        "UBUNTU_PRO_KEY on CanvOS main; the UBUNTU_PRO_KEY arg on v4.9.x), or build with "
+        "the Dagger module (docs/building.md)"
     ),
     "host_files_dir": "host_files sources are read next to the --config file",
     "overlays": "the CLI uses the overlays installed with it",
