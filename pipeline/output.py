@@ -55,8 +55,8 @@ from pipeline.buildsecrets import BuildSecret
 from pipeline.errors import InvalidInput, Problem
 from pipeline.textfile import kind, os_problem
 
-# Rendered files that may hold secrets: proxy credentials (.arg), the edge
-# host token (user-data). Written 0600.
+# Rendered files kept private: .arg (internal proxies and mirrors; credentials
+# in them are refused by the spec), the edge host token (user-data). Written 0600.
 SECRET_FILES = frozenset({".arg", "user-data"})
 STAGING_TAG = "canvos-doca-staging"
 OUT_MODE = 0o700

@@ -427,11 +427,26 @@ def _pattern(regex: str, message: str) -> Callable[[str], str | None]:
     return lambda value: None if compiled.fullmatch(value) else message
 
 
+def _proxy(value: str) -> str | None:
+    """A proxy URL without ``user:password@``: CanvOS's Earthfile passes the
+    proxies to its Dockerfile as build args (``ARG HTTP_PROXY``), and BuildKit
+    keeps build args in the image history (docs/building.md)."""
+    if kinds.has_credentials(value):
+        return (
+            "carries a user name or password, which would end up in the image: CanvOS "
+            "passes the proxy to its Dockerfile as a build arg (ARG HTTP_PROXY/HTTPS_PROXY), "
+            "and BuildKit writes build args into the image history."
+        )
+    return kinds.http_url(value, credentials=False, path=False)
+
+
 _PROXY = Rule(
-    lambda v: kinds.http_url(v, credentials=True, path=False),
-    "use e.g. http://proxy.example.com:3128 or http://user:password@proxy.example.com:3128, "
-    "with any other character of the user name or password percent-encoded.",
+    _proxy,
+    "use e.g. http://proxy.example.com:3128, without user:password: a proxy that admits "
+    "the build host by its source address, or a forwarding proxy next to the build that "
+    "adds the credentials itself (e.g. Squid with cache_peer ... login=, or cntlm).",
     optional=True,
+    # A refused value may still hold a password: shown only redacted.
     secret=True,
 )
 _MIRROR = Rule(

@@ -13,7 +13,8 @@ from pipeline import canvos, cli, output
 from tests.unit.conftest import one_error_line, render
 
 TOKEN = "edge-host-t0ken-5ENTINEL"
-PROXY = "http://builder:pr0xy-5ENTINEL@proxy.example.com:3128"
+# No user:password (the spec refuses it): a sentinel host name marks the value.
+PROXY = "http://pr0xy-5entinel.example.com:3128"
 
 
 def user_data(tmp_path: Path, mode: int = 0o600) -> Path:
@@ -56,7 +57,7 @@ def test_in_place_replaces_linked_files_instead_of_following_them(
     for name, canary in canaries.items():
         assert canary.read_text() == "canary: untouched\n", name
         assert not (canvos_tree / name).is_symlink(), name
-    assert "pr0xy-5ENTINEL" in (canvos_tree / ".arg").read_text()
+    assert "pr0xy-5entinel" in (canvos_tree / ".arg").read_text()
 
 
 def test_a_linked_canvos_doca_directory_is_not_written_into(
@@ -134,7 +135,7 @@ def test_secret_files_are_0600_and_the_output_0700(canvos_tree: Path, tmp_path: 
         for name in (".arg", "user-data"):
             assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
         assert TOKEN in (out / "user-data").read_text()
-        assert "pr0xy-5ENTINEL" in (out / ".arg").read_text()
+        assert "pr0xy-5entinel" in (out / ".arg").read_text()
         assert stat.S_IMODE((out / "Dockerfile").stat().st_mode) == 0o644
         (out / "extra").write_text("x")
         (out / "extra").chmod(0o755)
