@@ -173,7 +173,19 @@ async def _cert_bytes(cert: File | None) -> bytes | Problem | None:
             f"certificate ({size} bytes).",
             "pass the PEM certificate of your module-signing key pair.",
         )
-    return (await cert.contents()).encode("utf-8")
+    text = await cert.contents()
+    # The API hands file contents over as text: a DER file's bytes arrive
+    # replaced (U+FFFD), so its fingerprint could not be taken.
+    if "\ufffd" in text:
+        return Problem(
+            "module_signing_cert",
+            "--module-signing-cert",
+            "is binary (a DER certificate?), which the Dagger module cannot read: the API "
+            "hands file contents over as text.",
+            "convert it to PEM (openssl x509 -inform DER -in CERT -out cert.pem) and pass "
+            "that; the CLI (canvos-doca render) takes DER as it is.",
+        )
+    return text.encode("utf-8")
 
 
 async def _secret_bytes(secret: Secret | None, field: str, limit: int) -> bytes | Problem | None:
