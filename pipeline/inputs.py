@@ -91,9 +91,10 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         "module_signing_cert",
         "file",
         "File",
-        "Certificate (PEM; the CLI takes DER too) of the key pair that signs every DKMS module, for Secure Boot "
-        "hosts that enroll it as a MOK; needs --module-signing-key. Public: it goes into "
-        "the build context and the image (default: a throwaway key, deleted after the build).",
+        "Certificate (PEM; the CLI takes DER too) of the key pair that signs every DKMS "
+        "module, for Secure Boot hosts that enroll it as a MOK; needs --module-signing-key. "
+        "Public: it goes into the build context and the image (default: a throwaway key, "
+        "deleted after the build).",
     ),
     FileInput(
         "module_signing_key",
