@@ -355,3 +355,37 @@ def test_the_checkouts_old_canvos_doca_directory_is_regenerated(
     second = tmp_path / "second"
     assert render(first, second) == 0  # online now: the old air-gapped copy is gone
     assert not (second / canvos.AIRGAP_DIR / "Packages").exists()
+
+
+# ------------------------------------- re-rendering in place: render's own lines
+
+
+def test_in_place_re_render_replaces_the_lines_it_added_before(canvos_tree: Path) -> None:
+    """Switching preset and profile in place: the checkout's user-data that
+    render wrote is not the user's file, and its old bind mounts go."""
+    template = (output.package_overlays() / canvos.DEFAULT_USER_DATA).read_text()
+    user_data = canvos_tree / "user-data"
+    assert render(canvos_tree, canvos_tree, "--force") == 0
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    assert "- /etc/openvswitch  # added by canvos-doca" in user_data.read_text()
+    assert render(canvos_tree, canvos_tree, "--force", "--doca-profile", "doca-ofed") == 0
+    assert user_data.read_text() == template
+    # the same when the checkout's file is passed as --user-data
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    args = ("--force", "--user-data", str(user_data), "--doca-profile", "doca-ofed")
+    assert render(canvos_tree, canvos_tree, *args) == 0
+    assert user_data.read_text() == template
+    assert "openvswitch" not in (canvos_tree / canvos.DESCRIPTION_FILE).read_text()
+
+
+def test_in_place_keeps_refusing_a_user_data_the_user_changed(
+    canvos_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    user_data = canvos_tree / "user-data"
+    edited = user_data.read_text() + f"stylus:\n  site:\n    edgeHostToken: {TOKEN}\n"
+    user_data.write_text(edited)
+    capsys.readouterr()
+    assert render(canvos_tree, canvos_tree, "--force") == 2
+    assert "has its own user-data" in one_error_line(capsys)
+    assert user_data.read_text() == edited
