@@ -196,7 +196,7 @@ def proxy_env(spec: BuildSpec) -> dict[str, str]:
 
     Plain environment, so part of the exec's cache key: a proxy URL is not a
     secret, and CanvOS passes it on as a build arg anyway. A URL with
-    credentials never gets here (``workspace.url_credential_problems``
+    credentials never gets here (the spec's proxy rule, ``spec.RULES``,
     refuses it first); ``ValueError`` if one does.
     """
     env: dict[str, str] = {}
