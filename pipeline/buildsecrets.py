@@ -115,10 +115,15 @@ def _what_it_looks_like(data: bytes) -> str:
 
 def certificate_problems(data: bytes, source: str) -> list[Problem]:
     """Problems with a module-signing certificate file (empty: one PEM
-    CERTIFICATE, nothing else, at most CERT_LIMIT bytes). ``source`` names it
-    (its path, or ``--module-signing-cert``); content is never shown."""
+    CERTIFICATE block and nothing else, or one DER certificate, at most
+    CERT_LIMIT bytes). Either form is copied unchanged: the DOCA stage reads
+    both (lib.sh configure_module_signing). ``source`` names it (its path, or
+    ``--module-signing-cert``); content is never shown."""
     field = "module_signing_cert"
-    fix = "pass the certificate (PEM, -----BEGIN CERTIFICATE-----) of your module-signing key pair."
+    fix = (
+        "pass the certificate of your module-signing key pair, PEM (-----BEGIN "
+        "CERTIFICATE-----) or DER."
+    )
     if len(data) > CERT_LIMIT:
         message = f"is larger than {CERT_LIMIT // 1024} KiB, too large for a certificate."
         return [Problem(field, source, message, fix)]
@@ -132,36 +137,76 @@ def certificate_problems(data: bytes, source: str) -> list[Problem]:
                 "--module-signing-key; keep the key out of every build context.",
             )
         ]
-    labels = _labels(data)
-    if labels != ["CERTIFICATE"] or _der(data) is None:
+    if _der_key(data):
         return [
             Problem(
-                field, source, f"is not one PEM certificate: it {_what_it_looks_like(data)}.", fix
+                field,
+                source,
+                "looks like a DER private key, not the certificate (were the two files swapped?).",
+                "pass the certificate as --module-signing-cert and the private key as "
+                "--module-signing-key; keep the key out of every build context.",
             )
         ]
+    count = _labels(data).count("CERTIFICATE")
+    if count > 1:
+        message = f"holds {count} certificates; pass exactly one."
+        return [Problem(field, source, message, fix + " Not a chain: only the signing one.")]
+    if _der(data) is None:
+        what = _what_it_looks_like(data)
+        return [Problem(field, source, f"is not one certificate (PEM or DER): it {what}.", fix)]
     return []
 
 
 def _der(data: bytes) -> bytes | None:
-    """The DER bytes of the one PEM CERTIFICATE block (None when it does not
-    decode to an ASN.1 SEQUENCE)."""
-    match = next((m for m in _PEM.finditer(data) if m.group(1) == b"CERTIFICATE"), None)
-    if match is None:
+    """The certificate's DER: the file itself when it is one DER certificate,
+    else the bytes of its one PEM CERTIFICATE block with nothing but blank
+    text around it. None when neither decodes to an ASN.1 SEQUENCE."""
+    if _der_sequence(data):
+        return data if data[_header(data) : _header(data) + 1] == b"\x30" else None
+    matches = list(_PEM.finditer(data))
+    if [m.group(1) for m in matches] != [b"CERTIFICATE"]:
         return None
     try:
-        der = base64.b64decode(b"".join(match.group(2).split()), validate=True)
+        der = base64.b64decode(b"".join(matches[0].group(2).split()), validate=True)
     except (binascii.Error, ValueError):
         return None
-    return der if der[:1] == b"\x30" and len(der) > 64 else None
+    return der if _der_sequence(der) else None
+
+
+def _header(der: bytes) -> int:
+    """Length of the ASN.1 tag and length octets at the start of ``der``."""
+    return 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+
+
+def _der_sequence(data: bytes) -> bool:
+    """Whether ``data`` is exactly one DER SEQUENCE (tag, definite length that
+    covers the rest), of a certificate's size at least."""
+    if len(data) <= 64 or data[0] != 0x30 or data[1] in (0x80, 0xFF):
+        return False
+    header = _header(data)
+    if data[1] & 0x80:
+        if header > 6 or len(data) < header:
+            return False
+        length = int.from_bytes(data[2:header], "big")
+    else:
+        length = data[1]
+    return header + length == len(data)
+
+
+def _der_key(data: bytes) -> bool:
+    """A DER private key (PKCS#1, PKCS#8, SEC 1): a SEQUENCE starting with an
+    INTEGER version, where a certificate starts with a SEQUENCE."""
+    return _der_sequence(data) and data[_header(data) : _header(data) + 1] == b"\x02"
 
 
 def fingerprint(data: bytes) -> str:
-    """SHA-256 of the certificate's DER, lower-case hex (what ``openssl x509
+    """SHA-256 of the certificate's DER (a PEM file's decoded block, a DER file
+    itself), lower-case hex (what ``openssl x509
     -noout -fingerprint -sha256`` prints, without colons). ``ValueError`` when
     ``certificate_problems`` would refuse the file."""
     der = _der(data)
     if der is None:
-        raise ValueError("not a PEM certificate")
+        raise ValueError("not one PEM or DER certificate")
     return hashlib.sha256(der).hexdigest()
 
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from dagger import (
     BuildArg,
@@ -73,6 +72,7 @@ from pipeline.buildsecrets import BuildSecret
 from pipeline.credentials import registry_hosts
 from pipeline.description import BuildDescription
 from pipeline.errors import InvalidInput, Problem
+from pipeline.kinds import has_credentials
 from pipeline.spec import BuildSpec
 
 WORKSPACE = "/workspace"
@@ -196,7 +196,7 @@ def proxy_env(spec: BuildSpec) -> dict[str, str]:
 
     Plain environment, so part of the exec's cache key: a proxy URL is not a
     secret, and CanvOS passes it on as a build arg anyway. A URL with
-    credentials never gets here (``workspace.url_credential_problems``
+    credentials never gets here (the spec's proxy rule, ``spec.RULES``,
     refuses it first); ``ValueError`` if one does.
     """
     env: dict[str, str] = {}
@@ -209,19 +209,6 @@ def proxy_env(spec: BuildSpec) -> dict[str, str]:
         no_proxy = ",".join(p for p in (spec.no_proxy, DOCKER_ALIAS) if p)
         env["NO_PROXY"] = env["no_proxy"] = no_proxy
     return env
-
-
-def has_credentials(url: str) -> bool:
-    """Whether a URL carries credentials: a password, or any user name in an
-    http(s) URL (a token passed as the user). ``git@host:repo`` and
-    ``ssh://git@host/...`` name an SSH user, not a secret."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket: err on the safe side
-        return "@" in url
-    if parts.password is not None:
-        return True
-    return parts.scheme in ("http", "https") and parts.username is not None
 
 
 def earthly_argv(target: str, build_args: Sequence[str]) -> list[str]:

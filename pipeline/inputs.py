@@ -92,9 +92,10 @@ FILE_INPUTS: tuple[FileInput, ...] = (
         "module_signing_cert",
         "file",
         "File",
-        "Certificate (PEM) of the key pair that signs every DKMS module, for Secure Boot "
-        "hosts that enroll it as a MOK; needs --module-signing-key. Public: it goes into "
-        "the build context and the image (default: a throwaway key, deleted after the build).",
+        "Certificate (PEM; the CLI takes DER too) of the key pair that signs every DKMS "
+        "module, for Secure Boot hosts that enroll it as a MOK; needs --module-signing-key. "
+        "Public: it goes into the build context and the image (default: a throwaway key, "
+        "deleted after the build).",
     ),
     FileInput(
         "module_signing_key",
@@ -379,7 +380,7 @@ def from_paths(
 
 # What each secret-side file must be, and its size limit.
 _BYTE_FILES = {
-    "module_signing_cert": (buildsecrets.CERT_LIMIT, "a PEM certificate"),
+    "module_signing_cert": (buildsecrets.CERT_LIMIT, "a certificate (PEM or DER)"),
     "module_signing_key": (buildsecrets.KEY_LIMIT, "an unencrypted PEM private key"),
     "doca_repo_auth": (buildsecrets.AUTH_LIMIT, "an apt auth.conf"),
 }

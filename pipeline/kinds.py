@@ -191,6 +191,19 @@ def git_ref(value: str) -> str | None:
     return "is not a Git tag, branch or commit name." if bad else None
 
 
+def has_credentials(url: str) -> bool:
+    """Whether a URL carries credentials: a password, or any user name in an
+    http(s) URL (a token passed as the user). ``git@host:repo`` and
+    ``ssh://git@host/...`` name an SSH user, not a secret."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: err on the safe side
+        return "@" in url
+    if parts.password is not None:
+        return True
+    return parts.scheme in ("http", "https") and parts.username is not None
+
+
 def redact_url(value: str) -> str | None:
     """A URL as it may be shown: ``user:password@`` becomes ``***@``, a query
     or fragment ``***``. ``None`` when ``value`` does not parse as

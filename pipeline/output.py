@@ -50,13 +50,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import canvos, facts
+from pipeline import canvos, facts, userdata_edit
 from pipeline.buildsecrets import BuildSecret
 from pipeline.errors import InvalidInput, Problem
 from pipeline.textfile import kind, os_problem
 
-# Rendered files that may hold secrets: proxy credentials (.arg), the edge
-# host token (user-data). Written 0600.
+# Rendered files kept private: .arg (internal proxies and mirrors; credentials
+# in them are refused by the spec), the edge host token (user-data). Written 0600.
 SECRET_FILES = frozenset({".arg", "user-data"})
 STAGING_TAG = "canvos-doca-staging"
 OUT_MODE = 0o700
@@ -263,12 +263,45 @@ def _check_protected(target: Target, files: Mapping[str, str]) -> None:
         path = target.path / name
         if not os.path.lexists(path) or _same_content(path, files.get(name)):
             continue
+        if name == "user-data" and _rendered_from_template(path):
+            continue
         raise _refuse(
             target.path,
             f"has its own {name}, which rendering in place would replace.",
             f"pass --{name} {path} to keep it (what render adds is merged into it), "
             "or move it away.",
         )
+
+
+def _rendered_from_template(path: Path) -> bool:
+    """Whether ``path`` is user-data an earlier render wrote from the default
+    template: the template itself with only the editor's marked lines added
+    (``userdata_edit.MARK``), so no token or setting of the user's."""
+    template = (package_overlays() / canvos.DEFAULT_USER_DATA).read_text(encoding="utf-8")
+    data = _read_regular(path, 4 * len(template.encode("utf-8")) + 4096)
+    if data is None:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return userdata_edit.without_own_mounts(text) == template
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """Up to ``limit`` + 1 bytes of a regular file (never through a link), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as existing:
+            data = existing.read(limit + 1)
+        return data if len(data) <= limit else None
+    finally:
+        os.close(fd)
 
 
 def _same_content(path: Path, new: str | None) -> bool:

@@ -44,6 +44,14 @@ class Mechanism:
 # The image's own Kairos cloud-config (written by the DOCA stage, lib.sh
 # CANVOS_DOCA_OEM_CONFIG): adds the build's paths at every boot.
 IMAGE_OEM_CONFIG = "/system/oem/50_canvos-doca.yaml"
+# The DOCA stage's own directories (lib.sh CANVOS_DOCA_SHARE: manifest, state,
+# facts.env, BFB store; CANVOS_DOCA_LIBDIR: lib.sh, relocated trees, boot
+# tools). The host tools find lib.sh and facts.env through these, so they are
+# the shell's bootstrap paths rather than facts.env entries.
+IMAGE_SHARE_DIR = "/usr/share/canvos-doca"
+IMAGE_LIB_DIR = "/usr/lib/canvos-doca"
+# The tools customize.sh installs on the PATH.
+IMAGE_TOOLS = ("/usr/bin/canvos-doca-verify", "/usr/bin/canvos-doca-detect")
 USER_DATA_MOUNTS = Mechanism(
     "install.bind_mounts",
     "the ISO's user-data (kairos-agent writes /oem/10_user_custom_mounts.yaml)",
@@ -331,6 +339,39 @@ _IMAGE_HOMES = {
 _MAX_IMAGE_PATH = 4096
 
 
+def own_image_paths() -> tuple[str, ...]:
+    """The files and directories the DOCA stage writes after ``host_files``
+    are placed (customize.sh): a user file at or under one would be replaced
+    or discarded without a word."""
+    return (
+        IMAGE_SHARE_DIR,
+        IMAGE_LIB_DIR,
+        IMAGE_OEM_CONFIG,
+        *IMAGE_TOOLS,
+        facts.HOST_MODPROBE_FILE,
+        facts.HOST_MODULES_LOAD_FILE,
+        facts.NODEPREP_BFB_DIR,
+    )
+
+
+def _own_path_problems(field: str, path: str) -> list[Problem]:
+    owner = next((p for p in own_image_paths() if is_under(path, p)), None)
+    if owner is None:
+        return []
+    where = "is a path" if path == owner else f"is under {owner}, which"
+    return [
+        Problem(
+            field,
+            path,
+            f"{where} canvos-doca's DOCA stage writes itself after the host files are "
+            "placed: your file would be replaced or discarded.",
+            "choose a path of your own, e.g. /etc/<name>/ or /usr/lib/<name>/ (modprobe "
+            "options and modules to load: the modprobe_options and modules_load knobs; "
+            "a BFB: --bfb).",
+        )
+    ]
+
+
 def check_image_file_path(
     field: str, path: str, os_distribution: str = DEFAULT_OS, extra: Sequence[str] = ()
 ) -> list[Problem]:
@@ -347,7 +388,7 @@ def check_image_file_path(
         return [Problem(field, path, "is not a file path.", "write the file's absolute path.")]
     if len(path) > _MAX_IMAGE_PATH:
         return [Problem(field, path[:64] + "...", "is too long.", "use a shorter path.")]
-    found = _form_problems(field, path)
+    found = _form_problems(field, path) or _own_path_problems(field, path)
     if found:
         return found
     mounted = next((p for p in facts.KAIROS_BOOT_MOUNTS if is_under(path, p)), None)

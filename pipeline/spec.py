@@ -12,6 +12,7 @@ knobs: see ``pipeline.inputs``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -271,6 +272,7 @@ def _coerce(name: str, value: object) -> tuple[object, Problem | None]:
 
 _MODE = re.compile(r"0?[0-7]{3}|0o[0-7]{3}", re.ASCII)
 _FILE_KEYS = ("content", "source", "mode")
+_FILE_KEY_SHOWN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # A wrong mode is shown only when it is short and plain ("0844", "rw").
 _SHOWN_WORD_OR_MODE = re.compile(r"[A-Za-z0-9]{1,8}")
 
@@ -294,7 +296,12 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
         where = f"{name}[{path}]"
         if isinstance(entry, str):
             entry = {"content": entry}
-        if not isinstance(entry, Mapping) or set(map(str, entry)) - set(_FILE_KEYS):
+        unknown = (
+            sorted(set(map(str, entry)) - set(_FILE_KEYS)) if isinstance(entry, Mapping) else []
+        )
+        if unknown:
+            return value, _unknown_file_key(where, unknown[0])
+        if not isinstance(entry, Mapping):
             return value, Problem(
                 where,
                 HIDDEN,
@@ -310,6 +317,20 @@ def _coerce_files(name: str, value: object) -> tuple[object, Problem | None]:
             return value, problem
         out.append(PlacedFile(str(path), content, mode, source))
     return tuple(out), None
+
+
+def _unknown_file_key(where: str, key: str) -> Problem:
+    """A key a ``host_files`` entry does not take, named (keys are the
+    user's own words, not secrets), with the closest allowed key."""
+    shown_key = key if _FILE_KEY_SHOWN.fullmatch(key) else "(a key)"
+    close = difflib.get_close_matches(key, _FILE_KEYS, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return Problem(
+        f"{where}.{shown_key}",
+        HIDDEN,
+        f"is not a key of a file entry; the keys are {', '.join(_FILE_KEYS)}.",
+        f'{hint}write content: | (the text) or source: path/to/file, and optionally mode: "0644".',
+    )
 
 
 def _content(where: str, entry: Mapping[str, object]) -> tuple[str, str, Problem | None]:
@@ -431,11 +452,26 @@ def _pattern(regex: str, message: str) -> Callable[[str], str | None]:
     return lambda value: None if compiled.fullmatch(value) else message
 
 
+def _proxy(value: str) -> str | None:
+    """A proxy URL without ``user:password@``: CanvOS's Earthfile passes the
+    proxies to its Dockerfile as build args (``ARG HTTP_PROXY``), and BuildKit
+    keeps build args in the image history (docs/building.md)."""
+    if kinds.has_credentials(value):
+        return (
+            "carries a user name or password, which would end up in the image: CanvOS "
+            "passes the proxy to its Dockerfile as a build arg (ARG HTTP_PROXY/HTTPS_PROXY), "
+            "and BuildKit writes build args into the image history."
+        )
+    return kinds.http_url(value, credentials=False, path=False)
+
+
 _PROXY = Rule(
-    lambda v: kinds.http_url(v, credentials=True, path=False),
-    "use e.g. http://proxy.example.com:3128 or http://user:password@proxy.example.com:3128, "
-    "with any other character of the user name or password percent-encoded.",
+    _proxy,
+    "use e.g. http://proxy.example.com:3128, without user:password: a proxy that admits "
+    "the build host by its source address, or a forwarding proxy next to the build that "
+    "adds the credentials itself (e.g. Squid with cache_peer ... login=, or cntlm).",
     optional=True,
+    # A refused value may still hold a password: shown only redacted.
     secret=True,
 )
 _MIRROR = Rule(

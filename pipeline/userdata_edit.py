@@ -28,6 +28,22 @@ from pipeline.persistence import DEFAULT_OS, check_bind_mount_path, is_persisten
 from pipeline.userdata import UserData
 
 FIELD = "user_data.install.bind_mounts"
+# The comment on every block line the editor inserts (list items, and the
+# install:/bind_mounts: keys it creates): a later render (in place, or of a
+# file copied from render's output) finds its own lines, and only those, and
+# replaces them with the current build's paths. Flow collections ([a, b])
+# cannot carry a comment per item: what is added there stays as written.
+MARK = "# added by canvos-doca"
+_MARKED = re.compile(
+    rf"^[ \t]*(?:-[ \t]+[^\s#]+|install:|bind_mounts:)[ \t]+{re.escape(MARK)}[ \t]*(?:\r?\n|\Z)",
+    re.M,
+)
+
+
+def without_own_mounts(text: str) -> str:
+    """``text`` without the bind-mount items an earlier render inserted (the
+    block-list lines ending in ``MARK``); every other byte as it was."""
+    return _MARKED.sub("", text)
 
 
 def add_bind_mounts(
@@ -38,11 +54,14 @@ def add_bind_mounts(
     Keeps the user's entries, their order, every other key and all comments.
     Paths already listed (or under a listed one), repeated, or persisted by
     Kairos anyway (a default, under one, or under /usr/local) are not added,
-    so adding twice gives the same text. Invalid paths raise ``InvalidInput``
+    so adding twice gives the same text. Items an earlier render inserted
+    (``MARK``) are dropped first: the paths of this build replace them.
+    Invalid paths raise ``InvalidInput``
     naming ``bind_mounts``; a layout too unusual to edit raises
     ``UserDataEditError``.
     """
     raise_if(p for path in bind_mounts for p in check_bind_mount_path("bind_mounts", path))
+    user_data = _without_own(user_data)
     present = [normal(p) for p in user_data.bind_mounts]
     add: list[str] = []
     for path in bind_mounts:
@@ -60,6 +79,17 @@ def add_bind_mounts(
         raise _unsafe(where, "unexpected layout", add) from None
     _check_result(user_data, edited, add, where)
     return edited
+
+
+def _without_own(user_data: UserData) -> UserData:
+    """``user_data`` without the items an earlier render inserted (re-read)."""
+    text = without_own_mounts(user_data.text)
+    if text == user_data.text:
+        return user_data
+    reread, problems = userdata.read(text)
+    if reread is None or problems:  # e.g. an anchor on a marked line: keep the file
+        return user_data
+    return reread
 
 
 def _check_result(user_data: UserData, edited: str, add: Sequence[str], where: str) -> None:
@@ -168,7 +198,7 @@ class _Editor:
         return self._extend_list(mounts, paths)
 
     def _items(self, column: int, paths: Sequence[str], gap: int = 1) -> str:
-        return "".join(f"{' ' * column}-{' ' * gap}{path}{self.nl}" for path in paths)
+        return "".join(f"{' ' * column}-{' ' * gap}{path}  {MARK}{self.nl}" for path in paths)
 
     def _insert_after(self, line: int, new: str, text: str | None = None) -> str:
         text = self.text if text is None else text
@@ -179,7 +209,7 @@ class _Editor:
         lines = self.lines
         if any(lines.line(n).startswith("...") for n in range(len(lines.starts))):
             raise ValueError("an explicit document end marker")
-        block = f"install:{self.nl}{' ' * self.unit}bind_mounts:{self.nl}"
+        block = f"install:  {MARK}{self.nl}{' ' * self.unit}bind_mounts:  {MARK}{self.nl}"
         return self._insert_after(
             len(lines.starts) - 1, block + self._items(self.unit + self.dash, paths)
         )
@@ -187,7 +217,8 @@ class _Editor:
     def _fill_null_install(self, key: ScalarNode, install: Node, paths: Sequence[str]) -> str:
         text = _remove_null(self.text, install, key)
         column = key.start_mark.column + self.unit
-        block = f"{' ' * column}bind_mounts:{self.nl}" + self._items(column + self.dash, paths)
+        block = f"{' ' * column}bind_mounts:  {MARK}{self.nl}"
+        block += self._items(column + self.dash, paths)
         return self._insert_after(key.start_mark.line, block, text)
 
     def _new_bind_mounts(self, key: ScalarNode, install: MappingNode, paths: Sequence[str]) -> str:
@@ -204,7 +235,8 @@ class _Editor:
         if first_key.start_mark.line == key.start_mark.line:
             raise ValueError("install's first key is on the install: line")
         column = first_key.start_mark.column
-        block = f"{' ' * column}bind_mounts:{self.nl}" + self._items(column + self.dash, paths)
+        block = f"{' ' * column}bind_mounts:  {MARK}{self.nl}"
+        block += self._items(column + self.dash, paths)
         return self._insert_after(key.start_mark.line, block)
 
     def _fill_null_list(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dagger import Container, ReturnType
 
-VERIFY_COMMAND = "/usr/bin/canvos-doca-verify"
-DOCA_MANIFEST = "/usr/share/canvos-doca/manifest.json"
+from pipeline.persistence import IMAGE_SHARE_DIR, IMAGE_TOOLS
+
+VERIFY_COMMAND = IMAGE_TOOLS[0]
+DOCA_MANIFEST = f"{IMAGE_SHARE_DIR}/manifest.json"
 
 
 def verified(image: Container) -> Container:

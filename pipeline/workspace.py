@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 from dagger import Container, Directory, ExistsType, File, Secret, dag
 
 from pipeline import airgap, buildsecrets, canvos, facts, hostitems, hostsources, textfile
-from pipeline.earthly import has_credentials
 from pipeline.errors import InvalidInput, Problem, raise_if
 from pipeline.inputs import (
     REPO_DEB,
@@ -28,6 +27,7 @@ from pipeline.inputs import (
     signing_pair,
 )
 from pipeline.inputs import repo_auth as auth_entries
+from pipeline.kinds import has_credentials
 from pipeline.spec import HOST_FILE_LIMIT, BuildSpec
 
 # What a user-named text file must be, and its size limit (as on the CLI).
@@ -173,7 +173,19 @@ async def _cert_bytes(cert: File | None) -> bytes | Problem | None:
             f"certificate ({size} bytes).",
             "pass the PEM certificate of your module-signing key pair.",
         )
-    return (await cert.contents()).encode("utf-8")
+    text = await cert.contents()
+    # The API hands file contents over as text: a DER file's bytes arrive
+    # replaced (U+FFFD), so its fingerprint could not be taken.
+    if "\ufffd" in text:
+        return Problem(
+            "module_signing_cert",
+            "--module-signing-cert",
+            "is binary (a DER certificate?), which the Dagger module cannot read: the API "
+            "hands file contents over as text.",
+            "convert it to PEM (openssl x509 -inform DER -in CERT -out cert.pem) and pass "
+            "that; the CLI (canvos-doca render) takes DER as it is.",
+        )
+    return text.encode("utf-8")
 
 
 async def _secret_bytes(secret: Secret | None, field: str, limit: int) -> bytes | Problem | None:
@@ -235,30 +247,19 @@ def url_credential_problems(spec: BuildSpec) -> list[Problem]:
     """URL knobs the Dagger build refuses when they carry credentials.
 
     Knobs are plain strings in the Dagger query, and each of these goes on
-    into places that keep it: the proxies into CanvOS's ``.arg`` and
-    Dockerfile (which declares ``ARG HTTP_PROXY``, so BuildKit writes the
-    value into the history of every later image layer: ``docker history``
-    shows it), ``doca_repo_url`` into the DOCA block's ARG, ``canvos_url``
-    into the git query. The value shown keeps only scheme and host.
+    into places that keep it: ``doca_repo_url`` into the DOCA block's ARG,
+    ``canvos_url`` into the git query. The value shown keeps only scheme and
+    host. Proxies with credentials are refused for every path by the spec
+    itself (``spec.RULES``: CanvOS hands them to its Dockerfile as build
+    args, which BuildKit keeps in the image history).
     """
-    proxy_fix = (
-        "use a proxy that admits the engine host by its source address, or run a "
-        "forwarding proxy next to the engine that adds the credentials itself (e.g. "
-        "Squid with cache_peer ... login=, or cntlm) and pass its URL without user:password."
-    )
     fixes = {
-        "http_proxy": proxy_fix,
-        "https_proxy": proxy_fix,
         "canvos_url": "pass a local checkout with --canvos, or a URL the engine can read "
         "without credentials.",
         "doca_repo_url": "pass the URL without user:password and the login as an apt "
         "auth.conf with --doca-repo-auth (a build secret), or a local copy with --doca-airgap.",
     }
     reasons = {
-        "http_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTP_PROXY, so "
-        "BuildKit writes it into the history of every later image layer",
-        "https_proxy": "CanvOS passes it to its Dockerfile, which declares ARG HTTPS_PROXY, so "
-        "BuildKit writes it into the history of every later image layer",
         "canvos_url": "it would be part of the engine's git query, in traces and cache keys",
         "doca_repo_url": "it would be baked into the DOCA stage's ARG DOCA_REPO_URL, in the "
         "image history",

@@ -472,12 +472,24 @@ async def test_without_stage_secrets_no_mount_and_no_secret_files(tree: Path) ->
     assert not build.get("secrets")
 
 
+def der_certificate(cert: Path, tmp_path: Path) -> Path:
+    """``cert`` (PEM) as DER, which the API cannot hand over as text."""
+    der = tmp_path / "mok.der"
+    subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-outform", "DER", "-out", str(der)],
+        check=True,
+        capture_output=True,
+    )
+    return der
+
+
 @pytest.mark.parametrize(
     ("given", "field", "expected"),
     [
         ("cert only", "module_signing_cert", "without --module-signing-key"),
         ("key only", "module_signing_key", "without --module-signing-cert"),
         ("swapped", "module_signing_cert", "PRIVATE key"),
+        ("DER certificate", "module_signing_cert", "convert it to PEM"),
         ("user-data as key", "module_signing_key", "cloud-config"),
         ("auth for another host", "doca_repo_auth", "linux.mellanox.com"),
         ("auth without password", "doca_repo_auth", "has no password"),
@@ -500,6 +512,10 @@ async def test_wrong_stage_secrets_are_refused_without_their_content(
         "swapped": {
             "module_signing_cert": host_file(key_path),
             "module_signing_key": dag.set_secret("k", cert.read_text()),
+        },
+        "DER certificate": {
+            "module_signing_cert": host_file(der_certificate(cert, tmp_path)),
+            "module_signing_key": dag.set_secret("k", key),
         },
         "user-data as key": {
             "module_signing_cert": host_file(cert),

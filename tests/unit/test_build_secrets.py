@@ -149,13 +149,72 @@ def test_certificate_checks_and_fingerprint(pair: tuple[Path, Path]) -> None:
     data = cert.read_bytes()
     assert buildsecrets.certificate_problems(data, "c") == []
     assert buildsecrets.fingerprint(data) == der_sha256(cert)
-    two = buildsecrets.certificate_problems(data + data, "c")
-    assert two and "CERTIFICATE, CERTIFICATE" not in two[0].message  # labels, deduplicated
+    (two,) = buildsecrets.certificate_problems(data + data, "c")
+    assert two.message == "holds 2 certificates; pass exactly one."
     big = buildsecrets.certificate_problems(data + b"#" * buildsecrets.CERT_LIMIT, "c")
     assert "too large" in big[0].message
     assert buildsecrets.key_problems(key.read_bytes(), "k") == []
     with pytest.raises(ValueError):
         buildsecrets.fingerprint(key.read_bytes())
+
+
+def der_of(path: Path, kind: str, tmp_path: Path) -> Path:
+    """``path`` (PEM) converted to DER by openssl (``kind``: x509 or pkey)."""
+    der = tmp_path / f"{path.name}.der"
+    subprocess.run(
+        ["openssl", kind, "-in", str(path), "-outform", "DER", "-out", str(der)],
+        check=True,
+        capture_output=True,
+    )
+    return der
+
+
+def test_a_der_certificate_is_accepted_and_copied_as_given(
+    canvos_tree: Path, tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    """overlays/doca/README.md: the certificate may be PEM or DER (lib.sh reads both)."""
+    cert, key = pair
+    der = der_of(cert, "x509", tmp_path)
+    assert buildsecrets.certificate_problems(der.read_bytes(), "c") == []
+    assert buildsecrets.fingerprint(der.read_bytes()) == der_sha256(cert)
+    out = tmp_path / "out"
+    code, stdout, err = render_run(
+        canvos_tree, out, "--module-signing-cert", str(der), "--module-signing-key", str(key)
+    )
+    assert code == 0, err
+    assert (out / canvos.SIGNING_CERT_PATH).read_bytes() == der.read_bytes()
+    assert der_sha256(cert) in stdout
+    described = json.loads((out / canvos.DESCRIPTION_FILE).read_text())
+    assert described["module_signing"]["certificate_sha256"] == der_sha256(cert)
+
+
+def test_a_der_private_key_as_the_certificate_is_refused(
+    tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    """A key in the certificate's place would be copied into the build context."""
+    der_key = der_of(pair[1], "pkey", tmp_path).read_bytes()
+    (problem,) = buildsecrets.certificate_problems(der_key, "c")
+    assert "private key" in problem.message and "swapped" in problem.message
+    # a DER certificate cut short, or with bytes after it, is not one certificate
+    der = der_of(pair[0], "x509", tmp_path).read_bytes()
+    for bad in (der[:-1], der + b"\0"):
+        (problem,) = buildsecrets.certificate_problems(bad, "c")
+        assert "is not one certificate (PEM or DER)" in problem.message
+
+
+def test_two_certificates_are_named_as_two(
+    canvos_tree: Path, tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    cert, key = pair
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(cert.read_bytes() * 2)
+    code, _, err = render_run(
+        canvos_tree, tmp_path / "out", "--module-signing-cert", str(chain),
+        "--module-signing-key", str(key),
+    )  # fmt: skip
+    assert code == 2
+    assert "holds 2 certificates; pass exactly one" in err
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------ auth.conf

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import facts, hostitems, inputs, spec
+from pipeline import facts, hostitems, inputs, persistence, spec
 from pipeline.errors import InvalidInput, Problem
 from tests.unit.conftest import run
 
@@ -78,6 +78,60 @@ def test_a_path_the_build_makes_persistent_is_refused_too() -> None:
 @pytest.mark.parametrize("mount", facts.KAIROS_BOOT_MOUNTS)
 def test_a_destination_under_a_boot_mount_is_refused(mount: str) -> None:
     assert "mounted over at every boot" in one(files_config(f"{mount}/x")).message
+
+
+OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
+# Targets the DOCA stage writes after placing the host files (customize.sh).
+OWN_TARGETS = [
+    f"{persistence.IMAGE_SHARE_DIR}/manifest.env",
+    f"{persistence.IMAGE_SHARE_DIR}/state/host-files",
+    f"{persistence.IMAGE_LIB_DIR}/lib.sh",
+    persistence.IMAGE_LIB_DIR,
+    persistence.IMAGE_OEM_CONFIG,
+    facts.HOST_MODPROBE_FILE,
+    facts.HOST_MODULES_LOAD_FILE,
+    *persistence.IMAGE_TOOLS,
+]
+
+
+@pytest.mark.parametrize("path", OWN_TARGETS)
+def test_a_destination_the_doca_stage_writes_itself_is_refused(path: str) -> None:
+    """A later step would replace the user's file without a word."""
+    problem = one(files_config(path))
+    assert problem.field == f"host_files[{path}]" and problem.value == path
+    assert "writes itself" in problem.message and "replaced or discarded" in problem.message
+    assert "modprobe_options" in problem.fix
+
+
+def test_the_bfb_directory_is_refused_as_the_stage_s_own() -> None:
+    path = f"{facts.NODEPREP_BFB_DIR}/bf-bundle.bfb"
+    # under /opt (persistent) too: the stage's own path is the reason given
+    assert "writes itself" in one(files_config(path)).message
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{facts.SYSTEMD_MODPROBE_DIR}/site.conf", f"{persistence.IMAGE_SHARE_DIR}x/a.conf"],
+)
+def test_neighbours_of_the_stage_s_paths_are_allowed(path: str) -> None:
+    assert inputs.load_spec(files_config(path), "c").host_files[0].path == path
+
+
+def test_the_stage_s_own_paths_are_the_scripts_paths() -> None:
+    """lib.sh and customize.sh write where the refusal looks."""
+    lib = (OVERLAYS / "doca" / "install" / "lib.sh").read_text()
+    customize = (OVERLAYS / "doca" / "tools" / "customize.sh").read_text()
+    assert f"\nCANVOS_DOCA_SHARE={persistence.IMAGE_SHARE_DIR}\n" in lib
+    assert f"\nCANVOS_DOCA_LIBDIR={persistence.IMAGE_LIB_DIR}\n" in lib
+    for tool in persistence.IMAGE_TOOLS:
+        assert f" {tool}\n" in customize, tool
+
+
+def test_a_misspelt_key_of_a_file_entry_is_named() -> None:
+    problem = one("host_files:\n  /etc/app.conf:\n    contents: |\n      x\n")
+    assert problem.field == "host_files[/etc/app.conf].contents"
+    assert "content, source, mode" in problem.message
+    assert "did you mean content?" in problem.fix
 
 
 @pytest.mark.parametrize("mode", ['"4755"', '"0888"', '"rwx"', "[1]", '"7555"'])

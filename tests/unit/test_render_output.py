@@ -13,7 +13,8 @@ from pipeline import canvos, cli, output
 from tests.unit.conftest import one_error_line, render
 
 TOKEN = "edge-host-t0ken-5ENTINEL"
-PROXY = "http://builder:pr0xy-5ENTINEL@proxy.example.com:3128"
+# No user:password (the spec refuses it): a sentinel host name marks the value.
+PROXY = "http://pr0xy-5entinel.example.com:3128"
 
 
 def user_data(tmp_path: Path, mode: int = 0o600) -> Path:
@@ -56,7 +57,7 @@ def test_in_place_replaces_linked_files_instead_of_following_them(
     for name, canary in canaries.items():
         assert canary.read_text() == "canary: untouched\n", name
         assert not (canvos_tree / name).is_symlink(), name
-    assert "pr0xy-5ENTINEL" in (canvos_tree / ".arg").read_text()
+    assert "pr0xy-5entinel" in (canvos_tree / ".arg").read_text()
 
 
 def test_a_linked_canvos_doca_directory_is_not_written_into(
@@ -134,7 +135,7 @@ def test_secret_files_are_0600_and_the_output_0700(canvos_tree: Path, tmp_path: 
         for name in (".arg", "user-data"):
             assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
         assert TOKEN in (out / "user-data").read_text()
-        assert "pr0xy-5ENTINEL" in (out / ".arg").read_text()
+        assert "pr0xy-5entinel" in (out / ".arg").read_text()
         assert stat.S_IMODE((out / "Dockerfile").stat().st_mode) == 0o644
         (out / "extra").write_text("x")
         (out / "extra").chmod(0o755)
@@ -354,3 +355,37 @@ def test_the_checkouts_old_canvos_doca_directory_is_regenerated(
     second = tmp_path / "second"
     assert render(first, second) == 0  # online now: the old air-gapped copy is gone
     assert not (second / canvos.AIRGAP_DIR / "Packages").exists()
+
+
+# ------------------------------------- re-rendering in place: render's own lines
+
+
+def test_in_place_re_render_replaces_the_lines_it_added_before(canvos_tree: Path) -> None:
+    """Switching preset and profile in place: the checkout's user-data that
+    render wrote is not the user's file, and its old bind mounts go."""
+    template = (output.package_overlays() / canvos.DEFAULT_USER_DATA).read_text()
+    user_data = canvos_tree / "user-data"
+    assert render(canvos_tree, canvos_tree, "--force") == 0
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    assert "- /etc/openvswitch  # added by canvos-doca" in user_data.read_text()
+    assert render(canvos_tree, canvos_tree, "--force", "--doca-profile", "doca-ofed") == 0
+    assert user_data.read_text() == template
+    # the same when the checkout's file is passed as --user-data
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    args = ("--force", "--user-data", str(user_data), "--doca-profile", "doca-ofed")
+    assert render(canvos_tree, canvos_tree, *args) == 0
+    assert user_data.read_text() == template
+    assert "openvswitch" not in (canvos_tree / canvos.DESCRIPTION_FILE).read_text()
+
+
+def test_in_place_keeps_refusing_a_user_data_the_user_changed(
+    canvos_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert render(canvos_tree, canvos_tree, "--force", "--preset", "ai-ra-infra") == 0
+    user_data = canvos_tree / "user-data"
+    edited = user_data.read_text() + f"stylus:\n  site:\n    edgeHostToken: {TOKEN}\n"
+    user_data.write_text(edited)
+    capsys.readouterr()
+    assert render(canvos_tree, canvos_tree, "--force") == 2
+    assert "has its own user-data" in one_error_line(capsys)
+    assert user_data.read_text() == edited

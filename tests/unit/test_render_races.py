@@ -22,7 +22,6 @@ from pipeline import canvos, cli, output
 from tests.unit.conftest import make_canvos_tree
 
 TOKEN = "edge-host-t0ken-KILLED"
-PASSWORD = "pr0xy-KILLED"
 FILES = 800  # enough that copying the tree is most of a render
 
 
@@ -45,8 +44,7 @@ def secrets(tmp_path: Path) -> list[str]:
     user_data = inputs / "user-data"
     user_data.write_text(f"#cloud-config\nstylus:\n  site:\n    edgeHostToken: {TOKEN}\n")
     user_data.chmod(0o600)
-    proxy = f"http://builder:{PASSWORD}@proxy.example.com:3128"
-    return ["--user-data", str(user_data), "--https-proxy", proxy]
+    return ["--user-data", str(user_data)]
 
 
 def start(argv: Sequence[str], stderr: Path | None = None, gate: int | None = None) -> int:
@@ -93,9 +91,7 @@ def world_readable_secrets(root: Path) -> list[str]:
             if path.is_symlink() or not path.is_file():
                 continue
             data = path.read_bytes()
-            if (TOKEN.encode() in data or PASSWORD.encode() in data) and (
-                stat.S_IMODE(path.stat().st_mode) & 0o077
-            ):
+            if TOKEN.encode() in data and (stat.S_IMODE(path.stat().st_mode) & 0o077):
                 found.append(str(path))
     return found
 

@@ -26,8 +26,10 @@ def config_file(tmp_path: Path, text: str) -> str:
 @pytest.mark.parametrize(
     ("case", "words"),
     [
-        # the unsafe-character check printed the proxy URL raw
-        (["--http-proxy", f"http://u:{SECRET}$'\"\\ x@proxy:3128"], "percent-encoded"),
+        # the unsafe-character check printed the proxy URL raw: now redacted
+        (["--http-proxy", f"http://u:{SECRET}$'\"\\ x@proxy:3128"], "'http://***@proxy:3128'"),
+        # a proxy with credentials is refused (image history), the password not shown
+        (["--https-proxy", f"http://u:{SECRET}@proxy:3128"], "'http://***@proxy:3128'"),
         (["--https-proxy", f"http://u:{SECRET} @proxy:3128"], "space"),
         # not a URL at all: not shown, not even redacted
         (["--http-proxy", f"u:{SECRET}"], "http_proxy: is not a valid URL"),
@@ -88,16 +90,15 @@ PROXY = f"http://build:{SECRET}@proxy.example.com:3128"
 
 
 def test_canvos_url_credentials_are_redacted_in_the_plan() -> None:
-    code, out, err = run("plan", "--canvos-url", CANVOS_URL, "--https-proxy", PROXY)
+    code, out, err = run("plan", "--canvos-url", CANVOS_URL)
     assert code == 0, err
     assert SECRET not in out
     assert "https://***@git.example.com/mirror/CanvOS.git" in out
-    assert "http://***@proxy.example.com:3128" in out
 
 
 def test_records_carry_no_credentials() -> None:
     """canvos-doca.json and manifest.json are made from the description."""
-    spec = build_spec({}, {"canvos_url": CANVOS_URL, "http_proxy": PROXY})
+    spec = build_spec({}, {"canvos_url": CANVOS_URL})
     description = context.describe_ref(spec)
     record = description.to_json()
     manifest = artifacts.render(
@@ -109,15 +110,20 @@ def test_records_carry_no_credentials() -> None:
     assert json.loads(record)["canvos"]["url"] == "https://***@git.example.com/mirror/CanvOS.git"
 
 
-def test_rendered_description_carries_no_credentials(canvos_tree: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--http-proxy", "--https-proxy"])
+def test_a_proxy_with_credentials_is_refused_without_showing_them(
+    canvos_tree: Path, tmp_path: Path, flag: str
+) -> None:
+    """CanvOS hands the proxies to its Dockerfile as build args, which BuildKit
+    keeps in the image history: render writes nothing and names the way out."""
     out = tmp_path / "out"
-    code, stdout, err = run(
-        "render", "--canvos", str(canvos_tree), "--out", str(out), "--http-proxy", PROXY
-    )
-    assert code == 0, err
-    assert SECRET not in stdout
-    assert SECRET not in (out / "canvos-doca.json").read_text()
-    assert SECRET in (out / ".arg").read_text()  # the build needs it (the file is 0600)
+    code, stdout, err = run("render", "--canvos", str(canvos_tree), "--out", str(out), flag, PROXY)
+    assert code == 2
+    assert not out.exists()
+    assert SECRET not in stdout + err and "build:" not in err
+    field = flag.removeprefix("--").replace("-", "_")
+    assert f"{field}='http://***@proxy.example.com:3128'" in err
+    assert "image history" in err and "source address" in err and "forwarding proxy" in err
 
 
 def test_doca_repo_credentials_never_reach_the_dockerfile() -> None:

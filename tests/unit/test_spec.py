@@ -176,11 +176,22 @@ def test_field_kinds_are_consistent() -> None:
         assert default(name) is False
 
 
-def test_proxy_credentials_are_redacted() -> None:
-    spec = build_spec({}, {"https_proxy": "http://user:s3cret@proxy.example.com:3128"})
-    shown = as_dict(spec)
-    assert "s3cret" not in str(shown)
-    assert shown["https_proxy"] == "http://***@proxy.example.com:3128"
+@pytest.mark.parametrize(
+    "url", ["http://user:s3cret@proxy.example.com:3128", "http://s3cret@proxy.example.com:3128"]
+)
+def test_proxy_credentials_are_refused_and_redacted(url: str) -> None:
+    """A password, or a token passed as the user, would reach the image history
+    (CanvOS's Dockerfile declares ARG HTTPS_PROXY)."""
+    with pytest.raises(InvalidInput) as caught:
+        build_spec({}, {"https_proxy": url})
+    (problem,) = caught.value.problems
+    assert problem.field == "https_proxy"
+    assert problem.value == "http://***@proxy.example.com:3128"
+    assert "image history" in problem.message and "source address" in problem.fix
+    assert "s3cret" not in caught.value.render()
+    # a spec that skipped validation is still shown redacted
+    assert as_dict(BuildSpec(https_proxy=url))["https_proxy"] == "http://***@proxy.example.com:3128"
+    assert build_spec({}, {"https_proxy": "http://proxy.example.com:3128"}).https_proxy
     for bad in ("user:s3cret@proxy", "http://user:s3cret@proxy:3128/ x"):
         with pytest.raises(InvalidInput) as caught:
             build_spec({}, {"http_proxy": bad})

@@ -41,29 +41,32 @@ def merged_mounts(text: str) -> list[str]:
     return mounts
 
 
+# "<M>" in an expected text: the comment the editor puts on the lines it adds.
+M = "  " + userdata_edit.MARK
 MERGE_CASES = {
     "no install key": (
         "#cloud-config\n# site settings\nstylus:\n  site:\n    name: edge-1  # the name\n",
         "#cloud-config\n# site settings\nstylus:\n  site:\n    name: edge-1  # the name\n"
-        "install:\n  bind_mounts:\n    - /etc/openvswitch\n    - /var/lib/openvswitch\n",
+        "install:<M>\n  bind_mounts:<M>\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n",
     ),
     "install without bind_mounts": (
         "#cloud-config\ninstall:  # how to install\n  # which disk\n  device: auto\n"
         "  poweroff: true\nstylus: {}\n",
-        "#cloud-config\ninstall:  # how to install\n  bind_mounts:\n    - /etc/openvswitch\n"
-        "    - /var/lib/openvswitch\n  # which disk\n  device: auto\n  poweroff: true\n"
+        "#cloud-config\ninstall:  # how to install\n  bind_mounts:<M>\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n  # which disk\n  device: auto\n  poweroff: true\n"
         "stylus: {}\n",
     ),
     "block list, zero-indented dashes": (
         "#cloud-config\ninstall:\n  bind_mounts:\n  - /var/lib/wpa  # wifi\n  - /var/lib/ceph\n"
         "  # end of list\n  device: auto\n",
         "#cloud-config\ninstall:\n  bind_mounts:\n  - /var/lib/wpa  # wifi\n  - /var/lib/ceph\n"
-        "  - /etc/openvswitch\n  - /var/lib/openvswitch\n  # end of list\n  device: auto\n",
+        "  - /etc/openvswitch<M>\n  - /var/lib/openvswitch<M>\n  # end of list\n  device: auto\n",
     ),
     "block list, four spaces": (
         "#cloud-config\ninstall:\n    bind_mounts:\n        -   /var/lib/wpa\n",
         "#cloud-config\ninstall:\n    bind_mounts:\n        -   /var/lib/wpa\n"
-        "        -   /etc/openvswitch\n        -   /var/lib/openvswitch\n",
+        "        -   /etc/openvswitch<M>\n        -   /var/lib/openvswitch<M>\n",
     ),
     "flow list": (
         '#cloud-config\ninstall:\n  bind_mounts: [/var/lib/wpa, "/var/lib/ceph"]  # keep\n',
@@ -81,18 +84,18 @@ MERGE_CASES = {
     ),
     "empty install": (
         "#cloud-config\ninstall:\nstylus:\n    a: 1\n",
-        "#cloud-config\ninstall:\n    bind_mounts:\n        - /etc/openvswitch\n"
-        "        - /var/lib/openvswitch\nstylus:\n    a: 1\n",
+        "#cloud-config\ninstall:\n    bind_mounts:<M>\n        - /etc/openvswitch<M>\n"
+        "        - /var/lib/openvswitch<M>\nstylus:\n    a: 1\n",
     ),
     "install: ~": (
         "#cloud-config\ninstall: ~  # nothing yet\n",
-        "#cloud-config\ninstall:   # nothing yet\n  bind_mounts:\n    - /etc/openvswitch\n"
-        "    - /var/lib/openvswitch\n",
+        "#cloud-config\ninstall:   # nothing yet\n  bind_mounts:<M>\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n",
     ),
     "empty bind_mounts": (
         "#cloud-config\ninstall:\n  bind_mounts:\n  device: auto\n",
-        "#cloud-config\ninstall:\n  bind_mounts:\n    - /etc/openvswitch\n"
-        "    - /var/lib/openvswitch\n  device: auto\n",
+        "#cloud-config\ninstall:\n  bind_mounts:\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n  device: auto\n",
     ),
     "flow install mapping": (
         "#cloud-config\ninstall: {device: auto}\n",
@@ -101,19 +104,22 @@ MERGE_CASES = {
     ),
     "no final newline": (
         "#cloud-config\ninstall:\n  bind_mounts:\n    - /var/lib/wpa",
-        "#cloud-config\ninstall:\n  bind_mounts:\n    - /var/lib/wpa\n    - /etc/openvswitch\n"
-        "    - /var/lib/openvswitch\n",
+        "#cloud-config\ninstall:\n  bind_mounts:\n    - /var/lib/wpa\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n",
     ),
     "document start marker": (
         "#cloud-config\n---\ninstall:\n  device: auto\n",
-        "#cloud-config\n---\ninstall:\n  bind_mounts:\n    - /etc/openvswitch\n"
-        "    - /var/lib/openvswitch\n  device: auto\n",
+        "#cloud-config\n---\ninstall:\n  bind_mounts:<M>\n    - /etc/openvswitch<M>\n"
+        "    - /var/lib/openvswitch<M>\n  device: auto\n",
     ),
     "CRLF": (
         "#cloud-config\r\ninstall:\r\n  device: auto\r\n",
-        "#cloud-config\r\ninstall:\r\n  bind_mounts:\r\n    - /etc/openvswitch\r\n"
-        "    - /var/lib/openvswitch\r\n  device: auto\r\n",
+        "#cloud-config\r\ninstall:\r\n  bind_mounts:<M>\r\n    - /etc/openvswitch<M>\r\n"
+        "    - /var/lib/openvswitch<M>\r\n  device: auto\r\n",
     ),
+}
+MERGE_CASES = {
+    name: (before, after.replace("<M>", M)) for name, (before, after) in MERGE_CASES.items()
 }
 
 
@@ -242,3 +248,20 @@ def test_merge_refuses_invalid_paths() -> None:
     with pytest.raises(InvalidInput) as info:
         merge("#cloud-config\ninstall: {}\n", ["relative/path"])
     assert fields(list(info.value.problems)) == ["bind_mounts"]
+
+
+def test_lines_an_earlier_merge_added_are_replaced_and_the_user_s_kept() -> None:
+    user = "#cloud-config\ninstall:\n  bind_mounts:\n    - /var/lib/wpa  # mine\n"
+    first = merge(user, OVS)
+    assert first.count(userdata_edit.MARK) == 2
+    assert userdata_edit.without_own_mounts(first) == user
+    # a build without OVS state: the earlier lines go, the user's stays
+    assert merge(first, ()) == user
+    second = merge(first, ("/var/lib/example",))
+    assert "openvswitch" not in second and "- /var/lib/wpa  # mine" in second
+    # keys the editor created go with their items
+    created = merge("#cloud-config\nstylus: {}\n", OVS)
+    assert merge(created, ()) == "#cloud-config\nstylus: {}\n"
+    # the user's own unmarked entry of the same path is never removed
+    own = "#cloud-config\ninstall:\n  bind_mounts:\n    - /etc/openvswitch\n"
+    assert merge(merge(own, OVS), ()) == own
