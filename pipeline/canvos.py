@@ -160,6 +160,7 @@ def block_values(
         "DOCA_REPO_URL": spec.doca_repo_url.rstrip("/"),
         "DOCA_SOURCE": doca_source,
         "DOCA_KEY_FILE": KEY_PATH if has_key else "",
+        "DOCA_PACKAGES": " ".join(spec.doca_packages),
         "EXTRA_PACKAGES": " ".join(spec.extra_packages),
         "KERNEL_ARGS": " ".join(spec.kernel_args),
         "BIND_MOUNTS": " ".join(bind_mounts),

@@ -6,6 +6,8 @@
 #
 # Inputs (environment):
 #   DOCA_VERSION DOCA_PROFILE DOCA_REPO_URL DOCA_SOURCE DOCA_KEY_FILE
+#   DOCA_PACKAGES      packages of the DOCA repository installed with the
+#                      profile (space-separated names, may be empty)
 #   DOCA_CONTEXT_DIR   build-context dir of the overlays (for the key path)
 # Read-only mounts provided by the Dockerfile block:
 #   /run/canvos-doca/install         these scripts
@@ -55,6 +57,7 @@ read_inputs() {
   DOCA_SOURCE="${DOCA_SOURCE:-online}"
   DOCA_KEY_FILE="${DOCA_KEY_FILE:-}"
   DOCA_CONTEXT_DIR="${DOCA_CONTEXT_DIR:-canvos-doca}"
+  read -r -a DOCA_PKGS <<<"${DOCA_PACKAGES:-}"
   local profiles pattern
   profiles="$(fact DOCA_PROFILES)"
   in_words "$DOCA_PROFILE" "$profiles" || die "unknown DOCA profile '${DOCA_PROFILE}' (known: ${profiles})"
@@ -83,6 +86,7 @@ pick_target_kernel() {
   [ "${#ALL_KERNELS[@]}" -gt 0 ] || die "no kernel in the image's /lib/modules: the base image must carry its kernel"
   TARGET_KERNEL="$(newest_kernel)"
   log "DOCA ${DOCA_VERSION} profile ${DOCA_PROFILE} from ${DOCA_SOURCE} for ${OS_DIR}/${ARCH_DIR}"
+  if [ "${#DOCA_PKGS[@]}" -gt 0 ]; then log "DOCA packages with the profile: ${DOCA_PKGS[*]}"; fi
   log "image kernels: ${ALL_KERNELS[*]}; target (newest, the one CanvOS keeps): ${TARGET_KERNEL}"
   log "build host kernel (ignored): $(uname -r)"
 }
@@ -216,6 +220,7 @@ preflight_doca_source() {
   madison="$(apt-cache "${DOCA_ONLY[@]}" madison "$DOCA_PROFILE" 2>/dev/null | grep -F "$REPO_MATCH" || true)"
   [ -n "$madison" ] || die "DOCA version ${DOCA_VERSION} not in the repository: ${REPO_URI} offers no ${DOCA_PROFILE}"
   PROFILE_VERSION="$(printf '%s\n' "$madison" | awk -F'|' 'NR==1 {gsub(/ /, "", $2); print $2}')"
+  check_doca_packages_offered
   if [ "$DOCA_SOURCE" = repo-dir ]; then
     case "$PROFILE_VERSION" in
       "${DOCA_VERSION}" | "${DOCA_VERSION}"[-+.~]*) ;;
@@ -223,6 +228,17 @@ preflight_doca_source() {
         die "DOCA version ${DOCA_VERSION} not in the air-gapped repository (it offers ${DOCA_PROFILE} ${PROFILE_VERSION})" ;;
     esac
   fi
+}
+
+# doca_packages must come from the DOCA source (online or air-gapped alike:
+# both serve the release's whole pool); a distribution package belongs in
+# extra_packages.
+check_doca_packages_offered() {
+  local pkg
+  for pkg in "${DOCA_PKGS[@]}"; do
+    apt-cache "${DOCA_ONLY[@]}" madison "$pkg" 2>/dev/null | grep -qF "$REPO_MATCH" ||
+      die "DOCA package '${pkg}' (doca_packages) is not in the DOCA ${DOCA_VERSION} repository ${REPO_URI}: list only packages of the DOCA release there; distribution packages go in extra_packages"
+  done
 }
 
 # ---------------------------------------------------------------- toolchain
@@ -268,14 +284,14 @@ install_profile() {
   chmod 0755 "$FW_UPDATER"
 
   installed_packages >"${WORK}/pkgs.before"
-  log "installing ${DOCA_PROFILE} ${PROFILE_VERSION}"
+  log "installing ${DOCA_PROFILE} ${PROFILE_VERSION}${DOCA_PKGS[*]:+ with ${DOCA_PKGS[*]}}"
   # apt runs dpkg with its own PATH (DPkg::Path): the shims and the kernel's
   # compiler go there, so postinst DKMS builds use them too.
   if ! PATH="${shim}:${PATH}" RUN_FW_UPDATER_ONBOOT=no apt-get install "${APT_OPTS[@]}" \
-    -o "DPkg::Path=${shim}:${TOOLCHAIN_DPKG_PATH}" "$DOCA_PROFILE"; then
+    -o "DPkg::Path=${shim}:${TOOLCHAIN_DPKG_PATH}" "$DOCA_PROFILE" "${DOCA_PKGS[@]}"; then
     remove_install_guards
     report_failed_dkms_builds "$TARGET_KERNEL" "$DKMS_HINT"
-    die "installing ${DOCA_PROFILE} ${PROFILE_VERSION} failed (see the apt/dkms output above)"
+    die "installing ${DOCA_PROFILE} ${PROFILE_VERSION}${DOCA_PKGS[*]:+ and ${DOCA_PKGS[*]}} failed (see the apt/dkms output above)"
   fi
   remove_install_guards
   record_doca_packages
@@ -300,8 +316,11 @@ record_doca_packages() {
       echo "$pkg" >>"${WORK}/doca.pkgs"
     fi
   done <"${WORK}/pkgs.new"
-  # The profile itself may already have been present (rebuilds on top).
-  grep -qxF "$DOCA_PROFILE" "${WORK}/doca.pkgs" || echo "$DOCA_PROFILE" >>"${WORK}/doca.pkgs"
+  # The profile and doca_packages may already have been present (rebuilds on
+  # top); they are DOCA packages all the same (held, relocated, recorded).
+  for pkg in "$DOCA_PROFILE" "${DOCA_PKGS[@]}"; do
+    grep -qxF "$pkg" "${WORK}/doca.pkgs" || echo "$pkg" >>"${WORK}/doca.pkgs"
+  done
   sort -u -o "${WORK}/doca.pkgs" "${WORK}/doca.pkgs"
 }
 
@@ -312,10 +331,33 @@ record_doca_packages() {
 build_modules() {
   dkms_registered >"${WORK}/dkms"
   build_dkms_modules "$TARGET_KERNEL" "${WORK}/dkms" "$DKMS_HINT"
+  check_doca_package_modules
   if [ -s "${WORK}/dkms" ] && ! find "/lib/modules/${TARGET_KERNEL}/updates/dkms" -name '*.ko*' 2>/dev/null | grep -q .; then
     die "no DOCA kernel module under /lib/modules/${TARGET_KERNEL}/updates/dkms after the DKMS build"
   fi
   rebuild_initramfs "$TARGET_KERNEL"
+}
+
+# Every DKMS source a doca_packages package ships (/usr/src/<dir>/dkms.conf)
+# must be registered and installed for the target kernel: a package script
+# that skipped its build or its registration fails here, naming module and
+# kernel, not on the node.
+check_doca_package_modules() {
+  local pkg conf dir found name version
+  for pkg in "${DOCA_PKGS[@]}"; do
+    while read -r conf; do
+      dir="$(readlink -f "$(dirname "$conf")")"
+      found=""
+      while read -r name version; do
+        if [ "$(readlink -f "/var/lib/dkms/${name}/${version}/source")" = "$dir" ]; then found="${name}/${version}"; fi
+      done <"${WORK}/dkms"
+      [ -n "$found" ] ||
+        die "DOCA package ${pkg} ships the DKMS source ${dir}, but DKMS registered no module from it: nothing was built for kernel ${TARGET_KERNEL}"
+      dkms_installed "${found%/*}" "${found#*/}" "$TARGET_KERNEL" ||
+        die "DKMS module ${found} of DOCA package ${pkg} is not installed for kernel ${TARGET_KERNEL}"
+      log "DOCA package ${pkg}: DKMS module ${found} installed for kernel ${TARGET_KERNEL}"
+    done < <(dpkg-query -L "$pkg" 2>/dev/null | grep -E '^/usr/src/[^/]+/dkms\.conf$' || true)
+  done
 }
 
 # ---------------------------------------------------------------- services
@@ -420,6 +462,10 @@ write_state() {
   # shellcheck disable=SC2046 # package names are single words
   dpkg-query -W -f='${Package} ${Version}\n' $(cat "${WORK}/doca.pkgs") >"${CANVOS_DOCA_STATE}/packages"
   cp "${WORK}/dkms" "${CANVOS_DOCA_STATE}/dkms"
+  : >"${CANVOS_DOCA_STATE}/doca-packages"
+  if [ "${#DOCA_PKGS[@]}" -gt 0 ]; then
+    dpkg-query -W -f='${Package} ${Version}\n' "${DOCA_PKGS[@]}" >"${CANVOS_DOCA_STATE}/doca-packages"
+  fi
   {
     printf 'DOCA_VERSION=%s\n' "$DOCA_VERSION"
     printf 'DOCA_PROFILE=%s\n' "$DOCA_PROFILE"

@@ -315,6 +315,7 @@ write_manifest() {
     printf '  "doca_version": %s,\n' "$(json_str "$(state_value DOCA_VERSION)")"
     printf '  "profile": %s,\n' "$(json_str "$(state_value DOCA_PROFILE)")"
     printf '  "profile_version": %s,\n' "$(json_str "$(state_value DOCA_PROFILE_VERSION)")"
+    printf '  "doca_packages": %s,\n' "$(sed 's/ .*//' "${CANVOS_DOCA_STATE}/doca-packages" 2>/dev/null | json_lines)"
     printf '  "ofed_version": %s,\n' "$(json_str "$(state_value OFED_VERSION)")"
     printf '  "source": {"kind": %s, "repo": %s, "key": %s, "os": %s, "arch": %s},\n' \
       "$(json_str "$(state_value DOCA_SOURCE)")" "$(json_str "$(state_value DOCA_REPO)")" \
