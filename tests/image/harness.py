@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import buildsecrets, canvos, facts, hostitems, persistence
+from pipeline import buildsecrets, canvos, hostitems, persistence
 
 from . import standin
 
@@ -292,7 +292,7 @@ def shell_facts() -> str:
     The stand-in repository has a ``debian12`` OS directory, so the test
     builds accept that OS next to the supported ones.
     """
-    text = facts.shell_env()
+    text = canvos.facts_env()
     return re.sub(r"^(DOCA_SUPPORTED_OS=.*)$", r"\1 debian12", text, count=1, flags=re.M)
 
 

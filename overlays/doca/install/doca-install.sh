@@ -15,10 +15,11 @@
 #   /run/canvos-doca/keys            <context>/<dir>/keys (pinned DOCA key,
 #                                    module-signing certificate)
 #   /run/canvos-doca/airgap          <context>/<dir>/airgap (offline DOCA source)
-#   /run/canvos-doca/module-signing.key   build secret (only when signing)
-#   /etc/apt/auth.conf.d/canvos-doca.conf build secret (only for a DOCA mirror
-#                                    that needs a login): apt reads it itself;
-#                                    nothing here copies or prints it
+#   fact MODULE_SIGNING_KEY_PATH     build secret (only when signing)
+#   fact DOCA_REPO_AUTH_PATH         build secret under apt's auth.conf.d (only
+#                                    for a DOCA mirror that needs a login): apt
+#                                    reads it itself; nothing here copies or
+#                                    prints it
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -105,11 +106,13 @@ fetch() { # URL DEST -> apt's own transport (proxies, CA store, auth.conf.d)
 # explain_login LOG: an HTTP 401/403 from the DOCA repository means a login is
 # missing or refused; say which, and how to pass one (never what it is).
 explain_login() {
+  local auth
   grep -qE '\b(401|403)\b|Unauthorized|Forbidden' "$1" || return 0
+  auth="$(fact DOCA_REPO_AUTH_PATH)"
   if grep -q 'protocol is not encrypted' "$1"; then
     die "the DOCA repository ${REPO_URI} asks for a login, and apt sends the one of --doca-repo-auth over plain http only to a machine written with its protocol: write 'machine http://HOST ...' (apt_auth.conf(5)), or use an https mirror"
   fi
-  if [ -s "$CANVOS_DOCA_REPO_AUTH" ]; then
+  if [ -s "$auth" ]; then
     die "the DOCA repository ${REPO_URI} refused the login of the auth.conf given with --doca-repo-auth (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): check its machine, login and password"
   fi
   die "the DOCA repository ${REPO_URI} asks for a login (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): pass an apt auth.conf (machine HOST login USER password PASS) with --doca-repo-auth (Dagger: doca_repo_auth), a build secret"

@@ -458,6 +458,7 @@ print_report() {
 
 finalize() {
   local mounts m
+  CANVOS_DOCA_OEM_CONFIG="$(fact IMAGE_OEM_CONFIG)"
   [ -f "${CANVOS_DOCA_STATE}/doca.env" ] || die "no DOCA install state: the DOCA install step did not run"
   read -r -a mounts <<<"${DOCA_BIND_MOUNTS:-}"
   for m in "${mounts[@]}"; do
