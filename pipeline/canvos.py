@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from pipeline import buildsecrets, doca, facts, kinds
+from pipeline import buildsecrets, doca, facts, kinds, persistence
 from pipeline.earthfile import PRO_ATTACH, PRO_SECRET, Earthfile
 from pipeline.errors import HIDDEN, InvalidInput, Problem, kind_of
 from pipeline.spec import FIELD_NAMES, BuildSpec, image_repo
@@ -136,6 +136,21 @@ def _without_block(dockerfile: str) -> str:
     return dockerfile[:begin] + dockerfile[end:]
 
 
+def facts_env() -> str:
+    """``facts.env`` of the build context (``FACTS_FILE``): the upstream facts
+    plus the stage's fixed paths defined in other modules, so the scripts read
+    each one (``fact NAME``) from its one definition: where the build secrets
+    are mounted (``buildsecrets``) and the image's own Kairos cloud-config
+    (``persistence.IMAGE_OEM_CONFIG``)."""
+    return facts.shell_env(
+        {
+            "MODULE_SIGNING_KEY_PATH": buildsecrets.MODULE_SIGNING.target,
+            "DOCA_REPO_AUTH_PATH": buildsecrets.DOCA_REPO_AUTH.target,
+            "IMAGE_OEM_CONFIG": persistence.IMAGE_OEM_CONFIG,
+        }
+    )
+
+
 def block_values(
     spec: BuildSpec,
     bind_mounts: tuple[str, ...],
@@ -160,6 +175,7 @@ def block_values(
         "DOCA_REPO_URL": spec.doca_repo_url.rstrip("/"),
         "DOCA_SOURCE": doca_source,
         "DOCA_KEY_FILE": KEY_PATH if has_key else "",
+        "DOCA_PACKAGES": " ".join(spec.doca_packages),
         "EXTRA_PACKAGES": " ".join(spec.extra_packages),
         "KERNEL_ARGS": " ".join(spec.kernel_args),
         "BIND_MOUNTS": " ".join(bind_mounts),

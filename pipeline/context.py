@@ -122,7 +122,7 @@ def prepare(
         ".arg": canvos.arg_file(spec, pro, parsed),
         "user-data": userdata_edit.add_bind_mounts(user_data, mount_paths, spec.os_distribution),
         canvos.PERSISTENT_PATHS_FILE: "\n".join(persistent) + "\n",
-        canvos.FACTS_FILE: facts.shell_env(),
+        canvos.FACTS_FILE: canvos.facts_env(),
         f"{canvos.AIRGAP_DIR}/.keep": "",
         canvos.DESCRIPTION_FILE: description.to_json(),
         # Host items: read only by the image build's later steps, so they

@@ -41,8 +41,9 @@ class Mechanism:
     applied: str
 
 
-# The image's own Kairos cloud-config (written by the DOCA stage, lib.sh
-# CANVOS_DOCA_OEM_CONFIG): adds the build's paths at every boot.
+# The image's own Kairos cloud-config (written by the DOCA stage, which reads
+# this path as fact IMAGE_OEM_CONFIG of facts.env): adds the build's paths at
+# every boot.
 IMAGE_OEM_CONFIG = "/system/oem/50_canvos-doca.yaml"
 # The DOCA stage's own directories (lib.sh CANVOS_DOCA_SHARE: manifest, state,
 # facts.env, BFB store; CANVOS_DOCA_LIBDIR: lib.sh, relocated trees, boot

@@ -146,6 +146,11 @@ class BuildSpec:
     doca_repo_url: str = _knob(
         facts.DOCA_DEFAULT_REPO_URL, "Base URL of the DOCA apt repositories (or a mirror of them)."
     )
+    doca_packages: tuple[str, ...] = _knob(
+        (),
+        "Extra packages from the DOCA repository, installed with the profile in the DOCA step "
+        "(their DKMS modules are built for the image kernel), e.g. mlnx-nfsrdma-dkms.",
+    )
     extra_packages: tuple[str, ...] = _knob(
         (), "Extra apt packages the host needs (the rest of nodeprep)."
     )
@@ -541,6 +546,12 @@ RULES: dict[str, Rule] = {
         "(it would be written into the Dockerfile and the image history); give a mirror's "
         "login as an apt auth.conf with --doca-repo-auth, a build secret.",
         secret=True,
+    ),
+    # Names only: the DOCA version pins their versions (one repository per release).
+    "doca_packages": Rule(
+        _pattern(r"[a-z0-9][a-z0-9+.-]+", "is not a Debian package name."),
+        "use package names of the DOCA repository, such as mlnx-nfsrdma-dkms, without a version "
+        "(doca_version pins them).",
     ),
     "extra_packages": Rule(
         _pattern(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?", "is not a Debian package name."),

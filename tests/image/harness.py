@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import buildsecrets, canvos, facts, hostitems, persistence
+from pipeline import buildsecrets, canvos, hostitems, persistence
 
 from . import standin
 
@@ -292,7 +292,7 @@ def shell_facts() -> str:
     The stand-in repository has a ``debian12`` OS directory, so the test
     builds accept that OS next to the supported ones.
     """
-    text = facts.shell_env()
+    text = canvos.facts_env()
     return re.sub(r"^(DOCA_SUPPORTED_OS=.*)$", r"\1 debian12", text, count=1, flags=re.M)
 
 
@@ -303,6 +303,7 @@ def block_values(
     repo_url: str,
     source: str = "online",
     key_file: str = "",
+    doca_packages: str = "",
     extra_packages: str = "",
     kernel_args: str = "",
     bind_mounts: str = "",
@@ -316,6 +317,7 @@ def block_values(
         "DOCA_REPO_URL": repo_url,
         "DOCA_SOURCE": source,
         "DOCA_KEY_FILE": key_file,
+        "DOCA_PACKAGES": doca_packages,
         "EXTRA_PACKAGES": extra_packages,
         "KERNEL_ARGS": kernel_args,
         "BIND_MOUNTS": bind_mounts,

@@ -16,8 +16,10 @@ The packages are shaped like DOCA's where it matters to the image build:
   which records that it ran (the build must never let it run);
 * ``dkms`` at a higher version than Debian's, which must lose;
 * what ``doca-all`` adds for BlueField hosts (the AI-RA-Infra nodeprep checks
-  them): ``rshim`` (``rshim.service`` and ``bfb-install``), ``mft`` (``mst``,
-  ``mlxconfig``, ``flint``) and ``mlnx-nfsrdma-dkms``, a real DKMS package
+  them): ``rshim`` (``rshim.service`` and ``bfb-install``) and ``mft`` (``mst``,
+  ``mlxconfig``, ``flint``);
+* ``mlnx-nfsrdma-dkms``, in the repository but in no profile (so only the
+  ``doca_packages`` knob brings it), a real DKMS package
   (DKMS name ``mlnx-nfsrdma``) whose module ``rpcrdma`` answers to the aliases
   ``xprtrdma`` and ``svcrdma`` and installs under ``updates/dkms``, overriding
   Debian's in-tree ``net/sunrpc/xprtrdma/rpcrdma.ko`` the way NVIDIA's
@@ -403,7 +405,7 @@ def packages(doca: str) -> list[Pkg]:
         else:
             deps = utils.name
         if profile == DOCA_ALL:
-            deps += f", {rshim.name}, {mft.name}, {nfsrdma.name} (= {nfsrdma.version})"
+            deps += f", {rshim.name}, {mft.name}"
         pkgs.append(Pkg(name=profile, version=meta_version, depends=deps))
     return pkgs
 

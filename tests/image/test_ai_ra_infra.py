@@ -151,6 +151,12 @@ def test_manifest_records_host_items_and_the_bfb(ai_ra_stage: AiRaStage) -> None
         "modules_load": list(items.modules_load),
     }
     assert set(ai_ra_stage.spec.extra_packages) <= set(m["extra_packages"])
+    # doca_packages came with the profile in the DOCA step (the stand-in
+    # doca-all does not depend on mlnx-nfsrdma-dkms): held DOCA packages.
+    assert m["doca_packages"] == list(ai_ra_stage.spec.doca_packages) == ["mlnx-nfsrdma-dkms"]
+    held = {p["name"]: p["held"] for p in m["packages"]}
+    assert held["mlnx-nfsrdma-dkms"] is True
+    assert "mlnx-nfsrdma-dkms" not in m["extra_packages"]
     assert {"mlnx-ofed-kernel", "mlnx-nfsrdma"} == {d["module"] for d in m["dkms"]}
     links = {link["path"]: link for link in m["persistence"]["stable_links"]}
     assert links[m["bfb"]["path"]]["target"] == m["bfb"]["content"]
@@ -163,9 +169,14 @@ def test_verify_ran_the_host_item_checks_in_the_build(ai_ra_stage: AiRaStage) ->
         "ok    host unit lldpd.service enabled for boot by /usr/lib/systemd/system/multi-user.target.wants/lldpd.service",
         "ok    modprobe -c shows 'options ib_core netns_mode=0'",
         "ok    boot argument intel_iommu=on in /etc/cos/bootargs.cfg",
-        "ok    extra package mlnx-nfsrdma-dkms",
+        "ok    DOCA package mlnx-nfsrdma-dkms",
+        "ok    package mlnx-nfsrdma-dkms held",
     ):
         assert line in log, line
+    assert re.search(
+        r"DOCA package mlnx-nfsrdma-dkms: DKMS module mlnx-nfsrdma/\S+ installed for kernel \S+",
+        log,
+    )
     assert re.search(
         r"ok    module xprtrdma to load at boot for \S+: \S+/updates/dkms/rpcrdma\.ko\S* \(DKMS\)",
         log,

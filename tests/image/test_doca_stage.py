@@ -88,6 +88,7 @@ def test_manifest_content(stage: Stage, image_kernels: list[str]) -> None:
     assert m["firmware_update_on_boot"] is False
     assert m["ofa_kernel_kept"] is True
     assert m["extra_packages"] == sorted(DEFAULT_EXTRA.split())
+    assert m["doca_packages"] == []
     assert m["kernel_args"] == ["iommu=pt", "pci=realloc"]
     assert m["bind_mounts"] == DEFAULT_BIND_MOUNTS.split()
     assert "/usr/local" in m["persistence"]["persistent_paths"]
@@ -431,8 +432,12 @@ def test_airgapped_local_repo_deb_with_pinned_key(
 def test_airgapped_repo_dir_networking_profile(
     base_image: str, repos: harness.RepoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    # doca_packages come from the air-gapped pool like the profile.
     values = harness.block_values(
-        repo_url="http://127.0.0.1:9/unused", source="repo-dir", profile="doca-networking"
+        repo_url="http://127.0.0.1:9/unused",
+        source="repo-dir",
+        profile="doca-networking",
+        doca_packages="mlnx-nfsrdma-dkms",
     )
     ctx = harness.make_context(
         tmp_path_factory.mktemp("ctx-dir"),
@@ -445,6 +450,9 @@ def test_airgapped_repo_dir_networking_profile(
     assert m["source"]["kind"] == "repo-dir"
     assert m["profile"] == "doca-networking"
     assert m["source"]["key"] == "GPG-KEY-Mellanox.pub of the air-gapped repository"
+    assert m["doca_packages"] == ["mlnx-nfsrdma-dkms"]
+    assert "mlnx-nfsrdma" in {d["module"] for d in m["dkms"]}
+    assert {p["name"]: p["held"] for p in m["packages"]}["mlnx-nfsrdma-dkms"] is True
 
 
 # ------------------------------------------------------------------ clear failures
@@ -477,6 +485,18 @@ def test_missing_version_fails_with_the_url(
     line = failing_build(base_image, values, tmp_path_factory, "missing").error_lines()[0]
     assert line.startswith("DOCA version 9.9.9 not found:"), line
     assert f"{repos.url()}/9.9.9/debian12/x86_64/" in line
+
+
+def test_a_doca_package_not_in_the_doca_repository_fails_with_one_line(
+    base_image: str, repos: harness.RepoServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # jq is a distribution package: it belongs in extra_packages.
+    values = harness.block_values(repo_url=repos.url(), doca_packages="mlnx-nfsrdma-dkms jq")
+    line = failing_build(base_image, values, tmp_path_factory, "docapkg").error_lines()[0]
+    assert line.startswith(
+        "DOCA package 'jq' (doca_packages) is not in the DOCA 3.2.1 repository"
+    ), line
+    assert "extra_packages" in line
 
 
 def test_unreachable_repo_fails_with_the_url(

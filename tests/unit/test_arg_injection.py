@@ -59,6 +59,7 @@ REACHING: dict[str, str] = {
     "doca_version": "3.2.2",
     "doca_profile": "doca-ofed",
     "doca_repo_url": "https://mirror.example.com/doca",
+    "doca_packages": "mlnx-nfsrdma-dkms",
     "extra_packages": "ipmitool",
     "kernel_args": "iommu=pt",
     "bind_mounts": "/var/lib/example",

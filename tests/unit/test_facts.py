@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from pipeline import canvos, cli, facts
 
 
@@ -45,4 +47,10 @@ def test_every_source_is_recorded() -> None:
 def test_rendered_context_carries_the_shell_facts(canvos_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert cli.main(["render", "--canvos", str(canvos_tree), "--out", str(out)]) == 0
-    assert (out / canvos.FACTS_FILE).read_text() == facts.shell_env()
+    assert (out / canvos.FACTS_FILE).read_text() == canvos.facts_env()
+
+
+def test_extra_shell_values_never_replace_a_fact() -> None:
+    assert "EXTRA_PATH=/x\n" in facts.shell_env({"EXTRA_PATH": "/x"})
+    with pytest.raises(ValueError, match="DOCA_PROFILES"):
+        facts.shell_env({"DOCA_PROFILES": "doca-ofed"})

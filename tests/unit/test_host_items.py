@@ -279,8 +279,8 @@ def test_host_items_leave_the_doca_block_alone() -> None:
 
     plain = prepare(inputs.load_spec(None, "c", {"doca_profile": "doca-all"}), tree(), overlays())
     items = prepare(
-        inputs.load_spec(None, "c", {"preset": "ai-ra-infra", "extra_packages": [],
-                                     "kernel_args": []}),
+        inputs.load_spec(None, "c", {"preset": "ai-ra-infra", "doca_packages": [],
+                                     "extra_packages": [], "kernel_args": []}),
         tree(),
         overlays(),
     )  # fmt: skip

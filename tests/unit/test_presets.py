@@ -37,6 +37,7 @@ def test_the_preset_sets_values_over_the_defaults() -> None:
     assert spec.default("doca_profile") != RAW["doca_profile"]
     assert built.doca_profile == RAW["doca_profile"]
     assert list(built.extra_packages) == RAW["extra_packages"]
+    assert list(built.doca_packages) == RAW["doca_packages"]
     assert list(built.kernel_args) == RAW["kernel_args"]
 
 
@@ -210,9 +211,11 @@ def test_the_ai_ra_infra_preset_covers_the_nodeprep_contract() -> None:
     built = load(preset=PRESET)
     assert built.doca_profile == "doca-all"
     assert {
-        "lldpd", "netplan.io", "pv", "psmisc", "pciutils", "nfs-common",
-        "mlnx-nfsrdma-dkms", "gcc-12", "libgcc-12-dev",
+        "lldpd", "netplan.io", "pv", "psmisc", "pciutils", "nfs-common", "gcc-12", "libgcc-12-dev",
     } <= set(built.extra_packages)  # fmt: skip
+    # Only in the DOCA repository: installed by the DOCA step, which alone has it.
+    assert built.doca_packages == ("mlnx-nfsrdma-dkms",)
+    assert "mlnx-nfsrdma-dkms" not in built.extra_packages
     (lldpd,) = built.host_files
     assert lldpd.path == "/etc/lldpd.d/rcp-lldpd.conf" and lldpd.mode == 0o644
     assert lldpd.content == "configure system hostname .\nconfigure lldp portidsubtype iframe\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pipeline import doca, inputs
+from pipeline import canvos, doca, inputs
 from pipeline.config import parse_config
 from pipeline.errors import InvalidInput
 from pipeline.spec import (
@@ -81,6 +83,9 @@ def test_validation_tables_name_real_fields() -> None:
         ({"bind_mounts": "/usr/local/data"}, "bind_mounts"),
         ({"bind_mounts": ["/var/lib/my data"]}, "bind_mounts"),
         ({"extra_packages": "Not_A_Package"}, "extra_packages"),
+        ({"doca_packages": "Not_A_Package"}, "doca_packages"),
+        ({"doca_packages": ["mlnx-nfsrdma-dkms=25.10"]}, "doca_packages"),
+        ({"doca_packages": ["mlnx-nfsrdma-dkms; rm -rf /"]}, "doca_packages"),
         ({"kernel_args": ['iommu="pt"']}, "kernel_args"),
         ({"custom_tag": "bad tag"}, "custom_tag"),
         ({"iso_name": "dir/name"}, "iso_name"),
@@ -196,3 +201,18 @@ def test_proxy_credentials_are_refused_and_redacted(url: str) -> None:
         with pytest.raises(InvalidInput) as caught:
             build_spec({}, {"http_proxy": bad})
         assert "s3cret" not in caught.value.render()
+
+
+def test_doca_packages_are_names_and_reach_the_doca_install_arg() -> None:
+    spec = build_spec({"doca_packages": ["mlnx-nfsrdma-dkms", "mlnx-nvme-dkms"]})
+    assert spec.doca_packages == ("mlnx-nfsrdma-dkms", "mlnx-nvme-dkms")
+    template = (Path(__file__).parents[2] / "overlays/doca/Dockerfile.fragment").read_text()
+    block = canvos.render_doca_block(template, canvos.block_values(spec, (), "online", False))
+    # An input of the DOCA install step: declared before its RUN.
+    arg = block.index('ARG DOCA_PACKAGES="mlnx-nfsrdma-dkms mlnx-nvme-dkms"')
+    assert arg < block.index("doca-install.sh")
+    with pytest.raises(InvalidInput) as caught:
+        build_spec({"doca_packages": ["mlnx-nfsrdma-dkms", "Bad_Name"]})
+    (problem,) = caught.value.problems
+    assert (problem.field, problem.value) == ("doca_packages", "Bad_Name")
+    assert "not a Debian package name" in str(caught.value)

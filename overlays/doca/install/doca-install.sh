@@ -6,6 +6,8 @@
 #
 # Inputs (environment):
 #   DOCA_VERSION DOCA_PROFILE DOCA_REPO_URL DOCA_SOURCE DOCA_KEY_FILE
+#   DOCA_PACKAGES      packages of the DOCA repository installed with the
+#                      profile (space-separated names, may be empty)
 #   DOCA_CONTEXT_DIR   build-context dir of the overlays (for the key path)
 # Read-only mounts provided by the Dockerfile block:
 #   /run/canvos-doca/install         these scripts
@@ -13,10 +15,11 @@
 #   /run/canvos-doca/keys            <context>/<dir>/keys (pinned DOCA key,
 #                                    module-signing certificate)
 #   /run/canvos-doca/airgap          <context>/<dir>/airgap (offline DOCA source)
-#   /run/canvos-doca/module-signing.key   build secret (only when signing)
-#   /etc/apt/auth.conf.d/canvos-doca.conf build secret (only for a DOCA mirror
-#                                    that needs a login): apt reads it itself;
-#                                    nothing here copies or prints it
+#   fact MODULE_SIGNING_KEY_PATH     build secret (only when signing)
+#   fact DOCA_REPO_AUTH_PATH         build secret under apt's auth.conf.d (only
+#                                    for a DOCA mirror that needs a login): apt
+#                                    reads it itself; nothing here copies or
+#                                    prints it
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,6 +58,7 @@ read_inputs() {
   DOCA_SOURCE="${DOCA_SOURCE:-online}"
   DOCA_KEY_FILE="${DOCA_KEY_FILE:-}"
   DOCA_CONTEXT_DIR="${DOCA_CONTEXT_DIR:-canvos-doca}"
+  read -r -a DOCA_PKGS <<<"${DOCA_PACKAGES:-}"
   local profiles pattern
   profiles="$(fact DOCA_PROFILES)"
   in_words "$DOCA_PROFILE" "$profiles" || die "unknown DOCA profile '${DOCA_PROFILE}' (known: ${profiles})"
@@ -83,6 +87,7 @@ pick_target_kernel() {
   [ "${#ALL_KERNELS[@]}" -gt 0 ] || die "no kernel in the image's /lib/modules: the base image must carry its kernel"
   TARGET_KERNEL="$(newest_kernel)"
   log "DOCA ${DOCA_VERSION} profile ${DOCA_PROFILE} from ${DOCA_SOURCE} for ${OS_DIR}/${ARCH_DIR}"
+  if [ "${#DOCA_PKGS[@]}" -gt 0 ]; then log "DOCA packages with the profile: ${DOCA_PKGS[*]}"; fi
   log "image kernels: ${ALL_KERNELS[*]}; target (newest, the one CanvOS keeps): ${TARGET_KERNEL}"
   log "build host kernel (ignored): $(uname -r)"
 }
@@ -101,11 +106,13 @@ fetch() { # URL DEST -> apt's own transport (proxies, CA store, auth.conf.d)
 # explain_login LOG: an HTTP 401/403 from the DOCA repository means a login is
 # missing or refused; say which, and how to pass one (never what it is).
 explain_login() {
+  local auth
   grep -qE '\b(401|403)\b|Unauthorized|Forbidden' "$1" || return 0
+  auth="$(fact DOCA_REPO_AUTH_PATH)"
   if grep -q 'protocol is not encrypted' "$1"; then
     die "the DOCA repository ${REPO_URI} asks for a login, and apt sends the one of --doca-repo-auth over plain http only to a machine written with its protocol: write 'machine http://HOST ...' (apt_auth.conf(5)), or use an https mirror"
   fi
-  if [ -s "$CANVOS_DOCA_REPO_AUTH" ]; then
+  if [ -s "$auth" ]; then
     die "the DOCA repository ${REPO_URI} refused the login of the auth.conf given with --doca-repo-auth (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): check its machine, login and password"
   fi
   die "the DOCA repository ${REPO_URI} asks for a login (HTTP $(grep -oE '\b(401|403)\b' "$1" | head -n 1)): pass an apt auth.conf (machine HOST login USER password PASS) with --doca-repo-auth (Dagger: doca_repo_auth), a build secret"
@@ -216,6 +223,7 @@ preflight_doca_source() {
   madison="$(apt-cache "${DOCA_ONLY[@]}" madison "$DOCA_PROFILE" 2>/dev/null | grep -F "$REPO_MATCH" || true)"
   [ -n "$madison" ] || die "DOCA version ${DOCA_VERSION} not in the repository: ${REPO_URI} offers no ${DOCA_PROFILE}"
   PROFILE_VERSION="$(printf '%s\n' "$madison" | awk -F'|' 'NR==1 {gsub(/ /, "", $2); print $2}')"
+  check_doca_packages_offered
   if [ "$DOCA_SOURCE" = repo-dir ]; then
     case "$PROFILE_VERSION" in
       "${DOCA_VERSION}" | "${DOCA_VERSION}"[-+.~]*) ;;
@@ -223,6 +231,17 @@ preflight_doca_source() {
         die "DOCA version ${DOCA_VERSION} not in the air-gapped repository (it offers ${DOCA_PROFILE} ${PROFILE_VERSION})" ;;
     esac
   fi
+}
+
+# doca_packages must come from the DOCA source (online or air-gapped alike:
+# both serve the release's whole pool); a distribution package belongs in
+# extra_packages.
+check_doca_packages_offered() {
+  local pkg
+  for pkg in "${DOCA_PKGS[@]}"; do
+    apt-cache "${DOCA_ONLY[@]}" madison "$pkg" 2>/dev/null | grep -qF "$REPO_MATCH" ||
+      die "DOCA package '${pkg}' (doca_packages) is not in the DOCA ${DOCA_VERSION} repository ${REPO_URI}: list only packages of the DOCA release there; distribution packages go in extra_packages"
+  done
 }
 
 # ---------------------------------------------------------------- toolchain
@@ -268,14 +287,14 @@ install_profile() {
   chmod 0755 "$FW_UPDATER"
 
   installed_packages >"${WORK}/pkgs.before"
-  log "installing ${DOCA_PROFILE} ${PROFILE_VERSION}"
+  log "installing ${DOCA_PROFILE} ${PROFILE_VERSION}${DOCA_PKGS[*]:+ with ${DOCA_PKGS[*]}}"
   # apt runs dpkg with its own PATH (DPkg::Path): the shims and the kernel's
   # compiler go there, so postinst DKMS builds use them too.
   if ! PATH="${shim}:${PATH}" RUN_FW_UPDATER_ONBOOT=no apt-get install "${APT_OPTS[@]}" \
-    -o "DPkg::Path=${shim}:${TOOLCHAIN_DPKG_PATH}" "$DOCA_PROFILE"; then
+    -o "DPkg::Path=${shim}:${TOOLCHAIN_DPKG_PATH}" "$DOCA_PROFILE" "${DOCA_PKGS[@]}"; then
     remove_install_guards
     report_failed_dkms_builds "$TARGET_KERNEL" "$DKMS_HINT"
-    die "installing ${DOCA_PROFILE} ${PROFILE_VERSION} failed (see the apt/dkms output above)"
+    die "installing ${DOCA_PROFILE} ${PROFILE_VERSION}${DOCA_PKGS[*]:+ and ${DOCA_PKGS[*]}} failed (see the apt/dkms output above)"
   fi
   remove_install_guards
   record_doca_packages
@@ -300,8 +319,11 @@ record_doca_packages() {
       echo "$pkg" >>"${WORK}/doca.pkgs"
     fi
   done <"${WORK}/pkgs.new"
-  # The profile itself may already have been present (rebuilds on top).
-  grep -qxF "$DOCA_PROFILE" "${WORK}/doca.pkgs" || echo "$DOCA_PROFILE" >>"${WORK}/doca.pkgs"
+  # The profile and doca_packages may already have been present (rebuilds on
+  # top); they are DOCA packages all the same (held, relocated, recorded).
+  for pkg in "$DOCA_PROFILE" "${DOCA_PKGS[@]}"; do
+    grep -qxF "$pkg" "${WORK}/doca.pkgs" || echo "$pkg" >>"${WORK}/doca.pkgs"
+  done
   sort -u -o "${WORK}/doca.pkgs" "${WORK}/doca.pkgs"
 }
 
@@ -312,10 +334,33 @@ record_doca_packages() {
 build_modules() {
   dkms_registered >"${WORK}/dkms"
   build_dkms_modules "$TARGET_KERNEL" "${WORK}/dkms" "$DKMS_HINT"
+  check_doca_package_modules
   if [ -s "${WORK}/dkms" ] && ! find "/lib/modules/${TARGET_KERNEL}/updates/dkms" -name '*.ko*' 2>/dev/null | grep -q .; then
     die "no DOCA kernel module under /lib/modules/${TARGET_KERNEL}/updates/dkms after the DKMS build"
   fi
   rebuild_initramfs "$TARGET_KERNEL"
+}
+
+# Every DKMS source a doca_packages package ships (/usr/src/<dir>/dkms.conf)
+# must be registered and installed for the target kernel: a package script
+# that skipped its build or its registration fails here, naming module and
+# kernel, not on the node.
+check_doca_package_modules() {
+  local pkg conf dir found name version
+  for pkg in "${DOCA_PKGS[@]}"; do
+    while read -r conf; do
+      dir="$(readlink -f "$(dirname "$conf")")"
+      found=""
+      while read -r name version; do
+        if [ "$(readlink -f "/var/lib/dkms/${name}/${version}/source")" = "$dir" ]; then found="${name}/${version}"; fi
+      done <"${WORK}/dkms"
+      [ -n "$found" ] ||
+        die "DOCA package ${pkg} ships the DKMS source ${dir}, but DKMS registered no module from it: nothing was built for kernel ${TARGET_KERNEL}"
+      dkms_installed "${found%/*}" "${found#*/}" "$TARGET_KERNEL" ||
+        die "DKMS module ${found} of DOCA package ${pkg} is not installed for kernel ${TARGET_KERNEL}"
+      log "DOCA package ${pkg}: DKMS module ${found} installed for kernel ${TARGET_KERNEL}"
+    done < <(dpkg-query -L "$pkg" 2>/dev/null | grep -E '^/usr/src/[^/]+/dkms\.conf$' || true)
+  done
 }
 
 # ---------------------------------------------------------------- services
@@ -420,6 +465,10 @@ write_state() {
   # shellcheck disable=SC2046 # package names are single words
   dpkg-query -W -f='${Package} ${Version}\n' $(cat "${WORK}/doca.pkgs") >"${CANVOS_DOCA_STATE}/packages"
   cp "${WORK}/dkms" "${CANVOS_DOCA_STATE}/dkms"
+  : >"${CANVOS_DOCA_STATE}/doca-packages"
+  if [ "${#DOCA_PKGS[@]}" -gt 0 ]; then
+    dpkg-query -W -f='${Package} ${Version}\n' "${DOCA_PKGS[@]}" >"${CANVOS_DOCA_STATE}/doca-packages"
+  fi
   {
     printf 'DOCA_VERSION=%s\n' "$DOCA_VERSION"
     printf 'DOCA_PROFILE=%s\n' "$DOCA_PROFILE"

@@ -16,18 +16,19 @@ CANVOS_DOCA_PIN=/etc/apt/preferences.d/canvos-doca-dkms
 CANVOS_DOCA_FACTS="${CANVOS_DOCA_FACTS:-/run/canvos-doca/facts.env}"
 CANVOS_DOCA_IMAGE_FACTS="${CANVOS_DOCA_SHARE}/facts.env"
 # Module signing: the certificate is a build-context file (part of the cache
-# key), the private key a BuildKit secret mounted here (never in a layer).
+# key), the private key a BuildKit secret mounted at fact
+# MODULE_SIGNING_KEY_PATH (never in a layer). The DOCA mirror's apt auth.conf
+# is a build secret of the install step only, at fact DOCA_REPO_AUTH_PATH.
+# Both paths are defined once in Python (pipeline/buildsecrets.py), which
+# renders the mounts, and reach the scripts through facts.env.
 CANVOS_DOCA_KEYS=/run/canvos-doca/keys
 CANVOS_DOCA_SIGNING_CERT="${CANVOS_DOCA_KEYS}/module-signing.crt"
-CANVOS_DOCA_SIGNING_KEY=/run/canvos-doca/module-signing.key
 CANVOS_DOCA_SIGNING_DER="${CANVOS_DOCA_SHARE}/module-signing.der"
-# The DOCA mirror's apt auth.conf, a build secret of the install step only.
-CANVOS_DOCA_REPO_AUTH="${CANVOS_DOCA_REPO_AUTH:-/etc/apt/auth.conf.d/canvos-doca.conf}"
 CANVOS_DOCA_DKMS_CONF=/etc/dkms/framework.conf.d/canvos-doca.conf
 # Where the image keeps a BFB's content (the nodeprep's path links here).
 CANVOS_DOCA_BFB_STORE="${CANVOS_DOCA_SHARE}/bfb"
-# The image's own Kairos cloud-config (persistent paths, boot-time repairs).
-CANVOS_DOCA_OEM_CONFIG="${CANVOS_DOCA_OEM_CONFIG:-/system/oem/50_canvos-doca.yaml}"
+# The image's own Kairos cloud-config (persistent paths, boot-time repairs)
+# is fact IMAGE_OEM_CONFIG (pipeline/persistence.py defines it).
 APT_OPTS=(-y -q --no-install-recommends
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 
@@ -241,16 +242,17 @@ purge_headers() {
 # inside WORK, which is deleted with it. Either way no private key is ever
 # written to the image. Sets SIGNING_MODE (key | throwaway).
 configure_module_signing() {
-  local work="$1" key cert
-  if [ -f "$CANVOS_DOCA_SIGNING_CERT" ] || [ -s "$CANVOS_DOCA_SIGNING_KEY" ]; then
+  local work="$1" key cert secret
+  secret="$(fact MODULE_SIGNING_KEY_PATH)"
+  if [ -f "$CANVOS_DOCA_SIGNING_CERT" ] || [ -s "$secret" ]; then
     [ -f "$CANVOS_DOCA_SIGNING_CERT" ] ||
       die "a module-signing key was given as a build secret but the context has no certificate keys/module-signing.crt: pass the certificate with the key"
-    [ -s "$CANVOS_DOCA_SIGNING_KEY" ] ||
+    [ -s "$secret" ] ||
       die "keys/module-signing.crt is in the build context but the module-signing private key did not arrive as a build secret: pass the key with the certificate"
     command -v openssl >/dev/null 2>&1 || apt-get install "${APT_OPTS[@]}" openssl >/dev/null ||
       die "could not install openssl to check the module-signing key"
     # Never echo the key or openssl's view of it: only whether it parses.
-    openssl pkey -in "$CANVOS_DOCA_SIGNING_KEY" -noout -passin pass: >/dev/null 2>&1 ||
+    openssl pkey -in "$secret" -noout -passin pass: >/dev/null 2>&1 ||
       die "the module-signing private key is not an unencrypted PEM private key (sign-file cannot prompt for a passphrase)"
     cert="${work}/signing/module-signing.der"
     mkdir -p "${work}/signing"
@@ -258,10 +260,10 @@ configure_module_signing() {
       openssl x509 -inform DER -in "$CANVOS_DOCA_SIGNING_CERT" -outform DER -out "$cert" 2>/dev/null ||
       die "keys/module-signing.crt is not an X.509 certificate (PEM or DER)"
     if [ "$(openssl x509 -inform DER -in "$cert" -noout -pubkey 2>/dev/null)" != \
-      "$(openssl pkey -in "$CANVOS_DOCA_SIGNING_KEY" -pubout -passin pass: 2>/dev/null)" ]; then
+      "$(openssl pkey -in "$secret" -pubout -passin pass: 2>/dev/null)" ]; then
       die "the module-signing private key does not belong to keys/module-signing.crt"
     fi
-    key="$CANVOS_DOCA_SIGNING_KEY"
+    key="$secret"
     SIGNING_MODE=key
   else
     key="${work}/signing/throwaway.key"

@@ -315,6 +315,7 @@ write_manifest() {
     printf '  "doca_version": %s,\n' "$(json_str "$(state_value DOCA_VERSION)")"
     printf '  "profile": %s,\n' "$(json_str "$(state_value DOCA_PROFILE)")"
     printf '  "profile_version": %s,\n' "$(json_str "$(state_value DOCA_PROFILE_VERSION)")"
+    printf '  "doca_packages": %s,\n' "$(sed 's/ .*//' "${CANVOS_DOCA_STATE}/doca-packages" 2>/dev/null | json_lines)"
     printf '  "ofed_version": %s,\n' "$(json_str "$(state_value OFED_VERSION)")"
     printf '  "source": {"kind": %s, "repo": %s, "key": %s, "os": %s, "arch": %s},\n' \
       "$(json_str "$(state_value DOCA_SOURCE)")" "$(json_str "$(state_value DOCA_REPO)")" \
@@ -457,6 +458,7 @@ print_report() {
 
 finalize() {
   local mounts m
+  CANVOS_DOCA_OEM_CONFIG="$(fact IMAGE_OEM_CONFIG)"
   [ -f "${CANVOS_DOCA_STATE}/doca.env" ] || die "no DOCA install state: the DOCA install step did not run"
   read -r -a mounts <<<"${DOCA_BIND_MOUNTS:-}"
   for m in "${mounts[@]}"; do
