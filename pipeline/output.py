@@ -307,18 +307,8 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
 def _same_content(path: Path, new: str | None) -> bool:
     if new is None:
         return False
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        expected = new.encode("utf-8")
-        with os.fdopen(fd, "rb", closefd=False) as existing:
-            return existing.read(len(expected) + 1) == expected
-    finally:
-        os.close(fd)
+    expected = new.encode("utf-8")
+    return _read_regular(path, len(expected)) == expected
 
 
 def _make_parents(parent: Path) -> list[Path]:
