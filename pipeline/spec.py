@@ -58,6 +58,11 @@ class PlacedFile:
     mode: int = DEFAULT_FILE_MODE
     source: str = ""
 
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the UTF-8 content, lower-case hex."""
+        return hashlib.sha256(self.content.encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class Sourced:
@@ -843,12 +848,11 @@ def as_dict(spec: BuildSpec, redact: bool = True, omit: Iterable[str] = ()) -> d
 def file_record(placed: PlacedFile) -> dict[str, object]:
     """How a placed file is recorded and planned: path, mode, size and
     SHA-256, never its content."""
-    data = placed.content.encode("utf-8")
     return {
         "path": placed.path,
         "mode": f"{placed.mode:04o}",
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(placed.content.encode("utf-8")),
+        "sha256": placed.sha256,
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline import facts, hostitems
+from pipeline.spec import PlacedFile
 
 from . import harness
 from .conftest import AiRaStage, Stage, ai_ra_context, require_success, write_bfb
@@ -221,7 +222,7 @@ def test_a_new_bfb_or_host_file_keeps_the_doca_install_cached(
 ) -> None:
     assert ai_ra_stage.spec is not None and ai_ra_stage.bfb is not None
     items = hostitems.from_spec(ai_ra_stage.spec)
-    changed = hostitems.HostFile(items.files[0].path, "configure system hostname .\n", 0o600)
+    changed = PlacedFile(items.files[0].path, "configure system hostname .\n", 0o600)
     bfb = write_bfb(tmp_path / "bfb", ai_ra_stage.bfb.name, b"two")
     ctx, _ = ai_ra_context(
         tmp_path / "ctx",
@@ -280,7 +281,7 @@ def test_a_bad_host_item_fails_the_step_with_one_line(
 ) -> None:
     host = tmp_path / "host"
     items = hostitems.HostItems(
-        files=(hostitems.HostFile("/etc/x.conf", "x\n"),),
+        files=(PlacedFile("/etc/x.conf", "x\n"),),
         units=("nope.service",)
         if case == "unit"
         else ("etc-only.service",)
