@@ -66,17 +66,22 @@ _MAX_DEPTH = 256
 _COPY_CHUNK = 1024 * 1024
 
 
-def package_overlays() -> Path:
-    """The project's ``overlays/`` directory.
+def package_data(name: str) -> Path:
+    """A directory the project ships beside ``pipeline/`` (``overlays``, ``presets``).
 
-    Installed from a wheel it is package data at ``pipeline/overlays``; in a
-    source checkout (editable install, tests) it is the repository's
-    ``overlays/``.
+    Installed from a wheel it is package data at ``pipeline/<name>``; in a
+    source checkout (editable install, tests, the Dagger module's source) it
+    is the repository's ``<name>/``.
     """
-    shipped = Path(__file__).resolve().parent / "overlays"
+    shipped = Path(__file__).resolve().parent / name
     if shipped.is_dir():
         return shipped
-    return Path(__file__).resolve().parent.parent / "overlays"
+    return Path(__file__).resolve().parent.parent / name
+
+
+def package_overlays() -> Path:
+    """The project's ``overlays/`` directory (``package_data``)."""
+    return package_data("overlays")
 
 
 # ----------------------------------------------------------- the target

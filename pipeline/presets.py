@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import hostsources, spec, textfile
+from pipeline import hostsources, output, spec, textfile
 from pipeline.config import parse_config
 from pipeline.errors import InvalidInput, Problem
 
@@ -42,13 +42,8 @@ class Preset:
 
 
 def directory() -> Path:
-    """The shipped ``presets/`` directory: package data ``pipeline/presets``
-    in a wheel, the repository's ``presets/`` in a source tree (editable
-    install, tests, the Dagger module's source)."""
-    shipped = Path(__file__).resolve().parent / "presets"
-    if shipped.is_dir():
-        return shipped
-    return Path(__file__).resolve().parent.parent / "presets"
+    """The shipped ``presets/`` directory (``output.package_data``)."""
+    return output.package_data("presets")
 
 
 def names() -> tuple[str, ...]:
