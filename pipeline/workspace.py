@@ -101,22 +101,28 @@ async def read_text(file: File, field: str, name: str) -> str:
     ``InvalidInput`` naming the field and file, never quoting the content."""
     limit, what = TEXT_FILES[field]
     fix = f"pass {what}."
+    text = await _read_limited(file, field, name, limit, fix)
+    # The engine hands back text; this still refuses binary files as the CLI does.
+    return textfile.decode(text.encode("utf-8"), field, name, fix)
+
+
+async def _read_limited(file: File, field: str, shown: str, limit: int, fix: str) -> str:
+    """The text of ``file`` once its size is checked against ``limit`` (bytes);
+    ``InvalidInput`` naming ``field`` and ``shown`` when it is larger."""
     size = await file.size()
     if size > limit:
         raise InvalidInput(
             [
                 Problem(
                     field,
-                    name,
+                    shown,
                     f"is larger than {textfile.size_text(limit)}, the limit for this file "
                     f"({size} bytes).",
                     f"check that this is the right file; {fix}",
                 )
             ]
         )
-    text = await file.contents()
-    # The engine hands back text; this still refuses binary files as the CLI does.
-    return textfile.decode(text.encode("utf-8"), field, name, fix)
+    return await file.contents()
 
 
 async def read_inputs(
@@ -324,20 +330,7 @@ async def read_host_source(root: Directory, request: hostsources.Request) -> str
     if not await root.exists(request.source, expected_type=ExistsType.REGULAR_TYPE):
         raise InvalidInput([hostsources.missing(request, name)])
     file = root.file(request.source)
-    size = await file.size()
-    if size > HOST_FILE_LIMIT:
-        raise InvalidInput(
-            [
-                Problem(
-                    request.field,
-                    request.source,
-                    f"is larger than {textfile.size_text(HOST_FILE_LIMIT)}, the limit for "
-                    f"this file ({size} bytes).",
-                    f"check that this is the right file; {fix}",
-                )
-            ]
-        )
-    text = await file.contents()
+    text = await _read_limited(file, request.field, request.source, HOST_FILE_LIMIT, fix)
     if "\ufffd" in text:
         raise InvalidInput(
             [
