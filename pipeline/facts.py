@@ -205,6 +205,7 @@ def shell_env(extra: Mapping[str, str] | None = None) -> str:
         "NODEPREP_BFB_DIR": NODEPREP_BFB_DIR,
         "HOST_MODPROBE_FILE": HOST_MODPROBE_FILE,
         "HOST_MODULES_LOAD_FILE": HOST_MODULES_LOAD_FILE,
+        "SYSTEMD_UNIT_TYPES": " ".join(SYSTEMD_UNIT_TYPES),
     }
     clash = sorted(set(values) & set(extra or {}))
     if clash:

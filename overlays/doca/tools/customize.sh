@@ -111,10 +111,11 @@ place_host_files() {
 # package script made (deb-systemd-helper) goes: /etc/systemd is persistent on
 # Kairos, so it would outlive the unit after an upgrade.
 enable_host_units() {
-  local unit
+  local unit types
+  types="$(fact SYSTEMD_UNIT_TYPES)"
   : >"${CANVOS_DOCA_STATE}/host-units"
   while read -r unit _; do
-    [[ "$unit" =~ ^[A-Za-z0-9@._:-]+\.(service|socket|timer|path|target|mount)$ ]] ||
+    [[ "$unit" =~ ^[A-Za-z0-9@._:-]+\.(${types// /|})$ ]] ||
       die "unit '${unit}' to enable is not a systemd unit name (e.g. lldpd.service)"
     if [ ! -e "/usr/lib/systemd/system/${unit}" ] && [ ! -e "/lib/systemd/system/${unit}" ] &&
       [ -e "/etc/systemd/system/${unit}" ]; then
